@@ -1,0 +1,384 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/extasis/extasis/core/jid"
+)
+
+// Config is the whole broker configuration. Every field has a documented
+// default (Default); extasis.example.yaml documents each key.
+type Config struct {
+	// DataDir holds the SQLite database, generated certificates and plugin
+	// data. Relative paths are relative to the working directory.
+	DataDir string `yaml:"data_dir"`
+	// Storage is a DSN: empty for SQLite in DataDir, or postgres://...
+	// The EXTASIS_STORAGE environment variable overrides it.
+	Storage string `yaml:"storage"`
+	// Domains are the virtual hosts served, each with its own certificate.
+	Domains []Domain  `yaml:"domains"`
+	Log     Log       `yaml:"log"`
+	C2S     C2S       `yaml:"c2s"`
+	HTTP    HTTP      `yaml:"http"`
+	Limits  Limits    `yaml:"limits"`
+	Plugins Plugins   `yaml:"plugins"`
+	IM      IM        `yaml:"im"`
+	Auth    Auth      `yaml:"auth"`
+	Admins  []string  `yaml:"admins"`
+	Version VersionIQ `yaml:"version"`
+}
+
+// Domain is one virtual host.
+type Domain struct {
+	Name string `yaml:"name"`
+	// Cert and Key are PEM files. Both empty: a self-signed ECDSA P-256
+	// certificate is generated into DataDir/certs on first start.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// C2S configures client listeners.
+type C2S struct {
+	// Listen are STARTTLS listeners (TLS required before authentication).
+	Listen []string `yaml:"listen"`
+	// DirectTLS are XEP-0368 direct TLS listeners.
+	DirectTLS []string `yaml:"direct_tls"`
+	// AllowPlain offers SASL PLAIN (always only inside TLS).
+	AllowPlain bool `yaml:"allow_plain"`
+	// PingInterval: an idle client is pinged after this; PingTimeout later
+	// without any data the connection is closed.
+	PingInterval Duration `yaml:"ping_interval"`
+	PingTimeout  Duration `yaml:"ping_timeout"`
+	// AuthTimeout bounds the time from connect to a bound resource.
+	AuthTimeout Duration `yaml:"auth_timeout"`
+}
+
+// HTTP configures the HTTP listener: /healthz, /metrics, WebSocket and
+// XEP-0156 host-meta.
+type HTTP struct {
+	Listen string `yaml:"listen"` // empty disables HTTP
+	// Cert/Key serve HTTPS (and wss) when set. Without them the listener
+	// must be on loopback (behind a TLS-terminating proxy) for WebSocket
+	// logins to be accepted.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// PublicURL is the WebSocket URL announced in host-meta, e.g.
+	// wss://xmpp.example.com/xmpp-websocket. Empty: derived from the request.
+	PublicURL string `yaml:"public_url"`
+}
+
+// Limits protect the server.
+type Limits struct {
+	MaxStanza          Size `yaml:"max_stanza"`           // bytes per stanza
+	MaxDepth           int  `yaml:"max_depth"`            // XML nesting depth
+	MaxAttrs           int  `yaml:"max_attrs"`            // attributes per element
+	ConnRatePerIP      int  `yaml:"conn_rate_per_ip"`     // new connections per IP per minute
+	SessionsPerAccount int  `yaml:"sessions_per_account"` // bound resources per account
+	OutQueue           Size `yaml:"out_queue"`            // bytes queued per session before it is cut off
+	AuthFailures       int  `yaml:"auth_failures"`        // failed logins per account or IP before backoff
+	AuthBackoff        Duration `yaml:"auth_backoff"`     // first backoff; doubles per further failure
+}
+
+// IM configures instant messaging (RFC 6121).
+type IM struct {
+	MaxRoster       int      `yaml:"max_roster"`        // roster items per account
+	MaxOffline      int      `yaml:"max_offline"`       // offline messages per account
+	ResumeTimeout   Duration `yaml:"resume_timeout"`    // XEP-0198 resumption window
+	SMMaxUnacked    int      `yaml:"sm_max_unacked"`    // unacknowledged stanzas kept per session
+}
+
+// Auth configures credentials.
+type Auth struct {
+	Iterations int `yaml:"iterations"` // PBKDF2 iterations for new credentials
+}
+
+// VersionIQ configures XEP-0092 answers.
+type VersionIQ struct {
+	HideOS bool `yaml:"hide_os"`
+}
+
+// Plugins configures out-of-process plugins.
+type Plugins struct {
+	// Dir is the only directory plugin binaries are run from.
+	Dir  string   `yaml:"dir"`
+	List []Plugin `yaml:"list"`
+}
+
+// Plugin is one plugin in the catalog.
+type Plugin struct {
+	Name    string `yaml:"name"`
+	Path    string `yaml:"path"`    // binary, relative to Plugins.Dir
+	SHA256  string `yaml:"sha256"`  // hex pin of the binary
+	Address string `yaml:"address"` // component domain it serves, e.g. registry.localhost
+	// MemoryLimit is the address-space limit of the plugin process.
+	MemoryLimit Size `yaml:"memory_limit"`
+	// Storage is the DSN handed to the plugin; empty: SQLite in its data dir.
+	Storage string `yaml:"storage"`
+	// Config is the plugin's own block, validated against its schema.
+	Config map[string]any `yaml:"config"`
+}
+
+// Default returns the embedded defaults `make run` uses.
+func Default() *Config {
+	return &Config{
+		DataDir: "./data",
+		Domains: []Domain{{Name: "localhost"}},
+		Log:     Log{Level: "info", Format: "text"},
+		C2S: C2S{
+			Listen:       []string{":5222"},
+			DirectTLS:    []string{":5223"},
+			AllowPlain:   true,
+			PingInterval: Duration(2 * time.Minute),
+			PingTimeout:  Duration(60 * time.Second),
+			AuthTimeout:  Duration(30 * time.Second),
+		},
+		HTTP: HTTP{Listen: "127.0.0.1:5280"},
+		Limits: Limits{
+			MaxStanza:          256 << 10,
+			MaxDepth:           64,
+			MaxAttrs:           64,
+			ConnRatePerIP:      600,
+			SessionsPerAccount: 100,
+			OutQueue:           4 << 20,
+			AuthFailures:       5,
+			AuthBackoff:        Duration(time.Second),
+		},
+		IM: IM{
+			MaxRoster:     5000,
+			MaxOffline:    1000,
+			ResumeTimeout: Duration(5 * time.Minute),
+			SMMaxUnacked:  5000,
+		},
+		Auth:    Auth{Iterations: 10000},
+		Plugins: Plugins{Dir: "./plugins"},
+	}
+}
+
+// Load reads a YAML file over the defaults, strictly: unknown keys are
+// errors naming the key path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse is Load for bytes; name is used in error messages.
+func Parse(name string, b []byte) (*Config, error) {
+	c := Default()
+	// A list in the file replaces the default list rather than merging.
+	c.Domains = nil
+	if err := yaml.UnmarshalWithOptions(b, c, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
+		return nil, fmt.Errorf("config: %s: %s", name, strings.TrimSpace(yaml.FormatError(err, false, true)))
+	}
+	if len(c.Domains) == 0 {
+		c.Domains = Default().Domains
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// ApplyEnv applies environment overrides (EXTASIS_STORAGE).
+func (c *Config) ApplyEnv() {
+	if v := os.Getenv("EXTASIS_STORAGE"); v != "" {
+		c.Storage = v
+	}
+}
+
+// Validate checks ranges and references; errors name the key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, a...)...))
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	seen := map[string]bool{}
+	for i, d := range c.Domains {
+		key := fmt.Sprintf("domains[%d].name", i)
+		j, err := jid.Domain(d.Name)
+		if err != nil || j.String() != d.Name {
+			bad(key, "%q is not a canonical domain name (lower case, no '@' or '/')", d.Name)
+			continue
+		}
+		if seen[d.Name] {
+			bad(key, "%q listed twice", d.Name)
+		}
+		seen[d.Name] = true
+		if (d.Cert == "") != (d.Key == "") {
+			bad(fmt.Sprintf("domains[%d]", i), "cert and key must be given together")
+		}
+	}
+	for i, a := range c.C2S.Listen {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			bad(fmt.Sprintf("c2s.listen[%d]", i), "%q is not host:port", a)
+		}
+	}
+	for i, a := range c.C2S.DirectTLS {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			bad(fmt.Sprintf("c2s.direct_tls[%d]", i), "%q is not host:port", a)
+		}
+	}
+	if c.HTTP.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+			bad("http.listen", "%q is not host:port", c.HTTP.Listen)
+		}
+	}
+	if (c.HTTP.Cert == "") != (c.HTTP.Key == "") {
+		bad("http", "cert and key must be given together")
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q: allowed values are debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q: allowed values are text, json", c.Log.Format)
+	}
+	rng := func(key string, v, lo, hi int64) {
+		if v < lo || v > hi {
+			bad(key, "%d out of range [%d, %d]", v, lo, hi)
+		}
+	}
+	rng("limits.max_stanza", int64(c.Limits.MaxStanza), 10<<10, 64<<20)
+	rng("limits.max_depth", int64(c.Limits.MaxDepth), 8, 1024)
+	rng("limits.max_attrs", int64(c.Limits.MaxAttrs), 8, 1024)
+	rng("limits.conn_rate_per_ip", int64(c.Limits.ConnRatePerIP), 0, 1_000_000)
+	rng("limits.sessions_per_account", int64(c.Limits.SessionsPerAccount), 1, 100_000)
+	rng("limits.out_queue", int64(c.Limits.OutQueue), 64<<10, 1<<30)
+	rng("limits.auth_failures", int64(c.Limits.AuthFailures), 1, 1000)
+	rng("im.max_roster", int64(c.IM.MaxRoster), 1, 1_000_000)
+	rng("im.max_offline", int64(c.IM.MaxOffline), 0, 1_000_000)
+	rng("im.sm_max_unacked", int64(c.IM.SMMaxUnacked), 10, 1_000_000)
+	rng("auth.iterations", int64(c.Auth.Iterations), 4096, 10_000_000)
+	durRng := func(key string, d Duration, lo, hi time.Duration) {
+		if time.Duration(d) < lo || time.Duration(d) > hi {
+			bad(key, "%s out of range [%s, %s]", time.Duration(d), lo, hi)
+		}
+	}
+	durRng("c2s.ping_interval", c.C2S.PingInterval, time.Second, 24*time.Hour)
+	durRng("c2s.ping_timeout", c.C2S.PingTimeout, time.Second, time.Hour)
+	durRng("c2s.auth_timeout", c.C2S.AuthTimeout, time.Second, time.Hour)
+	durRng("limits.auth_backoff", c.Limits.AuthBackoff, 0, time.Hour)
+	durRng("im.resume_timeout", c.IM.ResumeTimeout, 0, 24*time.Hour)
+	for i, a := range c.Admins {
+		if j, err := jid.Parse(a); err != nil || !j.IsBare() || j.Local() == "" {
+			bad(fmt.Sprintf("admins[%d]", i), "%q is not a bare user JID", a)
+		}
+	}
+	names := map[string]bool{}
+	addrs := map[string]string{}
+	for i, p := range c.Plugins.List {
+		key := fmt.Sprintf("plugins.list[%d]", i)
+		if p.Name == "" {
+			bad(key+".name", "must not be empty")
+		}
+		if names[p.Name] {
+			bad(key+".name", "plugin %q listed twice", p.Name)
+		}
+		names[p.Name] = true
+		if p.Path == "" {
+			bad(key+".path", "must not be empty")
+		}
+		if filepath.IsAbs(p.Path) || strings.Contains(filepath.ToSlash(p.Path), "..") {
+			bad(key+".path", "%q must be relative to plugins.dir, without '..'", p.Path)
+		}
+		if len(p.SHA256) != 64 {
+			bad(key+".sha256", "must be the 64 hex digits of the binary's SHA-256 (extasis plugin hash FILE)")
+		}
+		if p.Address != "" {
+			if other, ok := addrs[p.Address]; ok {
+				bad(key+".address", "%q is already served by plugin %q", p.Address, other)
+			}
+			addrs[p.Address] = p.Name
+			if seen[p.Address] {
+				bad(key+".address", "%q is a hosted domain", p.Address)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DomainNames returns the hosted domains.
+func (c *Config) DomainNames() []string {
+	out := make([]string, len(c.Domains))
+	for i, d := range c.Domains {
+		out[i] = d.Name
+	}
+	return out
+}
+
+// StorageDSN returns the DSN to open: Storage, or the SQLite file in DataDir.
+func (c *Config) StorageDSN() string {
+	if c.Storage != "" {
+		return c.Storage
+	}
+	return filepath.Join(c.DataDir, "extasis.db")
+}
+
+// Duration is a time.Duration written as "30s", "5m" in YAML.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like 30s or 5m", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Size is a byte count written as 262144, "256KiB" or "4MiB" in YAML.
+type Size int64
+
+// UnmarshalText parses a size with an optional KiB/MiB/GiB suffix.
+func (s *Size) UnmarshalText(b []byte) error {
+	str := strings.TrimSpace(string(b))
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(str, u.suf) {
+			str, mult = strings.TrimSpace(strings.TrimSuffix(str, u.suf)), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(str, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q is not a size like 262144, 256KiB or 4MiB", b)
+	}
+	*s = Size(n * mult)
+	return nil
+}
+
+// MarshalText writes the size in bytes.
+func (s Size) MarshalText() ([]byte, error) { return []byte(strconv.FormatInt(int64(s), 10)), nil }
