@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
@@ -50,8 +51,8 @@ func classify(err error) error {
 			return storage.ErrNotFound
 		case pe.Code == "22021", pe.Code == "22P05": // bad encoding, untranslatable character
 			return storage.ErrInvalid
-		case pe.Code[:2] == "08", // connection exception
-			pe.Code[:2] == "53",                                        // insufficient resources (too many connections, disk full)
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			strings.HasPrefix(pe.Code, "53"),                           // insufficient resources (too many connections, disk full)
 			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutdown, crash shutdown, cannot connect now
 			pe.Code == "57014": // query cancelled (our timeout)
 			return storage.ErrUnavailable
@@ -138,7 +139,7 @@ func explainConnect(where string, cfg *pgx.ConnConfig, opts Options, err error) 
 			"storage: %s: cannot resolve host %q (check the host in %s)", where, cfg.Host, opts.DSNSource)}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return &openError{cause: err, retry: true, msg: fmt.Sprintf(
-			"storage: nothing listens at %s: connection refused (is PostgreSQL running? check the host and port in %s)", where, opts.DSNSource)}
+			"storage: %s refused the connection: nothing listens there (is PostgreSQL running? check the host and port in %s)", where, opts.DSNSource)}
 	case errors.Is(err, context.DeadlineExceeded), pgconn.Timeout(err), isTimeout(err):
 		return &openError{cause: err, retry: true, msg: fmt.Sprintf(
 			"storage: %s did not answer within %s (is the host reachable and the port open? check the host and port in %s)", where, cfg.ConnectTimeout, opts.DSNSource)}

@@ -159,23 +159,24 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 }
 
 // sqlitePath extracts the file path from a SQLite DSN; "" means :memory:.
+// Its errors never repeat the DSN, which may hold a password.
 func sqlitePath(dsn string) (string, error) {
-	p := dsn
-	switch {
-	case dsn == ":memory:":
+	if dsn == ":memory:" {
 		return "", nil
-	case strings.HasPrefix(dsn, "sqlite:"):
-		p = strings.TrimPrefix(dsn, "sqlite:")
-		p = strings.TrimPrefix(p, "//")
-	case strings.HasPrefix(dsn, "file:"):
-		p = strings.TrimPrefix(dsn, "file:")
-		p = strings.TrimPrefix(p, "//")
+	}
+	p := dsn
+	if rest, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		p = strings.TrimPrefix(rest, "//")
+	} else if rest, ok := strings.CutPrefix(dsn, "file:"); ok {
+		p = strings.TrimPrefix(rest, "//")
+	} else if scheme, _, ok := strings.Cut(dsn, "://"); ok {
+		return "", fmt.Errorf("storage: the DSN has scheme %q (expected sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE)", scheme)
 	}
 	if p == "" {
-		return "", fmt.Errorf("storage: %s names no SQLite file (expected sqlite:PATH)", "the DSN")
+		return "", errors.New("storage: the DSN names no SQLite file (expected sqlite:PATH)")
 	}
-	if strings.ContainsAny(p, "?#") || strings.Contains(dsn, "://") && !strings.HasPrefix(dsn, "sqlite:") && !strings.HasPrefix(dsn, "file:") {
-		return "", fmt.Errorf("storage: %q is not a SQLite path nor a postgres:// DSN (expected sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE)", dsn)
+	if strings.ContainsAny(p, "?#") {
+		return "", errors.New("storage: a SQLite path must not contain '?' or '#' (options are fixed by extasis)")
 	}
 	return p, nil
 }

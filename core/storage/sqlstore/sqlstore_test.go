@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/extasis/extasis/core/storage"
 	"github.com/extasis/extasis/core/storage/pgtest"
@@ -58,5 +57,3 @@ func TestBackend(t *testing.T) {
 		t.Fatalf("Backend = %q", got)
 	}
 }
-
-var _ = time.Second
