@@ -104,6 +104,13 @@ func (c *testClient) final(t testing.TB, serverFirst []byte, cb []byte, nonce []
 		cb = append([]byte(c.gs2), c.cbData...)
 	}
 	without := "c=" + base64.StdEncoding.EncodeToString(cb) + ",r=" + string(nonce) + ext
+	return []byte(without + ",p=" + c.proof(t, serverFirst, []byte(without), salt, iter))
+}
+
+// proof is the base64 ClientProof for a client-final message without its
+// proof, given the salt and iteration count of the server-first message.
+func (c *testClient) proof(t testing.TB, serverFirst, without, salt []byte, iter int) string {
+	t.Helper()
 	newHash := c.hash.newHash()
 	salted, err := pbkdf2.Key(newHash, c.pass, salt, iter, c.hash.size())
 	if err != nil {
@@ -112,11 +119,11 @@ func (c *testClient) final(t testing.TB, serverFirst []byte, cb []byte, nonce []
 	clientKey := hmacSum(newHash, salted, []byte("Client Key"))
 	h := newHash()
 	h.Write(clientKey)
-	authMessage := c.bare + "," + string(serverFirst) + "," + without
+	authMessage := c.bare + "," + string(serverFirst) + "," + string(without)
 	sig := hmacSum(newHash, h.Sum(nil), []byte(authMessage))
 	proof := make([]byte, len(sig))
 	subtle.XORBytes(proof, clientKey, sig)
-	return []byte(without + ",p=" + base64.StdEncoding.EncodeToString(proof))
+	return base64.StdEncoding.EncodeToString(proof)
 }
 
 // serverSignature is what a client expects in v=, to check server-final.
