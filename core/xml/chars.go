@@ -109,6 +109,7 @@ func checkQName(b []byte) (colon int, ok bool) {
 					return -1, false
 				}
 				colon = i
+				start = true
 				i++
 				continue
 			case start && charClass[c]&cNameStart == 0, charClass[c]&cName == 0:

@@ -28,14 +28,14 @@ const (
 )
 
 const (
-	scanMore = iota // need more input
-	scanFrame       // d.frame is ready
-	scanError       // d.err is set
+	scanMore  = iota // need more input
+	scanFrame        // d.frame is ready
+	scanError        // d.err is set
 )
 
 const (
-	nsXML   = "http://www.w3.org/XML/1998/namespace"
-	nsXMLNS = "http://www.w3.org/2000/xmlns/"
+	nsXML    = "http://www.w3.org/XML/1998/namespace"
+	nsXMLNS  = "http://www.w3.org/2000/xmlns/"
 	nsStream = "http://etherx.jabber.org/streams"
 )
 
