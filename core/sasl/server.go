@@ -2,7 +2,9 @@ package sasl
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -220,18 +222,20 @@ func lookupCredentials(ctx context.Context, lookup Lookup, cfg *config, h Hash, 
 
 // fakeCredentials stands in for an unknown user. The salt is an HMAC of the
 // name under the server secret, so that it is stable across attempts like a
-// real one and cannot be predicted by the client; the keys cost as much to
-// use as real ones, and the caller fails the proof whatever it is.
+// real one and cannot be predicted by the client. The keys are zero: the
+// proof is checked against them at the same cost as against real keys, and
+// the caller fails it whatever it is.
 func fakeCredentials(cfg *config, h Hash, name string) Credentials {
-	derive := func(label string, n int) []byte {
-		sum := hmacSum(SHA256.newHash(), cfg.secret, []byte("extasis sasl "+label+"\x00"+string(h)+"\x00"+name))
-		return sum[:n]
-	}
+	m := hmac.New(sha256.New, cfg.secret)
+	m.Write([]byte("extasis sasl fake salt\x00"))
+	m.Write([]byte(h))
+	m.Write([]byte{0})
+	m.Write([]byte(name))
 	return Credentials{
 		Hash:       h,
-		Salt:       derive("fake salt", SaltLen),
+		Salt:       m.Sum(nil)[:SaltLen],
 		Iterations: cfg.fakeIterations,
-		StoredKey:  derive("fake stored key", h.size()),
-		ServerKey:  derive("fake server key", h.size()),
+		StoredKey:  make([]byte, h.size()),
+		ServerKey:  make([]byte, h.size()),
 	}
 }
