@@ -1,0 +1,59 @@
+# Extasis — the two commands a newcomer needs:
+#   make run    build and start the broker on its embedded defaults
+#   make test   install what the tests need (Debian packages) and run every test
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/extasis/extasis/core/app.Version=$(VERSION)
+PGTEST_DIR ?= /tmp/extasis-pgtest-$(shell id -u)
+
+.PHONY: all build run test test-go deps bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/extasis ./cmd/extasis
+
+run: build
+	$(BIN)/extasis serve $(if $(CONFIG),--config $(CONFIG))
+
+# Debian packages the tests drive: real clients, a real PostgreSQL, protoc
+# for the generated-code check. Installed only when missing.
+DEB_PKGS := python3-slixmpp postgresql protobuf-compiler
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+# test: every test of every module, with a throwaway PostgreSQL cluster.
+test: deps
+	@set -e; \
+	eval "$$(PGTEST_DIR=$(PGTEST_DIR) .ci/pg.sh start)"; \
+	trap 'PGTEST_DIR=$(PGTEST_DIR) .ci/pg.sh stop >/dev/null 2>&1 || true' EXIT; \
+	$(MAKE) --no-print-directory test-go
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+	@if [ -f sdk/go.mod ]; then cd sdk && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...; fi
+
+# bench: the Go micro-benchmarks; the side-by-side load tests with Prosody and
+# ejabberd are described in BENCHMARKS.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./core/...
+
+# fuzz: run each fuzz target for FUZZTIME (seeds run in every `go test`).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf $(BIN)
