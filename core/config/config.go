@@ -84,22 +84,22 @@ type HTTP struct {
 
 // Limits protect the server.
 type Limits struct {
-	MaxStanza          Size `yaml:"max_stanza"`           // bytes per stanza
-	MaxDepth           int  `yaml:"max_depth"`            // XML nesting depth
-	MaxAttrs           int  `yaml:"max_attrs"`            // attributes per element
-	ConnRatePerIP      int  `yaml:"conn_rate_per_ip"`     // new connections per IP per minute
-	SessionsPerAccount int  `yaml:"sessions_per_account"` // bound resources per account
-	OutQueue           Size `yaml:"out_queue"`            // bytes queued per session before it is cut off
-	AuthFailures       int  `yaml:"auth_failures"`        // failed logins per account or IP before backoff
-	AuthBackoff        Duration `yaml:"auth_backoff"`     // first backoff; doubles per further failure
+	MaxStanza          Size     `yaml:"max_stanza"`           // bytes per stanza
+	MaxDepth           int      `yaml:"max_depth"`            // XML nesting depth
+	MaxAttrs           int      `yaml:"max_attrs"`            // attributes per element
+	ConnRatePerIP      int      `yaml:"conn_rate_per_ip"`     // new connections per IP per minute
+	SessionsPerAccount int      `yaml:"sessions_per_account"` // bound resources per account
+	OutQueue           Size     `yaml:"out_queue"`            // bytes queued per session before it is cut off
+	AuthFailures       int      `yaml:"auth_failures"`        // failed logins per account or IP before backoff
+	AuthBackoff        Duration `yaml:"auth_backoff"`         // first backoff; doubles per further failure
 }
 
 // IM configures instant messaging (RFC 6121).
 type IM struct {
-	MaxRoster       int      `yaml:"max_roster"`        // roster items per account
-	MaxOffline      int      `yaml:"max_offline"`       // offline messages per account
-	ResumeTimeout   Duration `yaml:"resume_timeout"`    // XEP-0198 resumption window
-	SMMaxUnacked    int      `yaml:"sm_max_unacked"`    // unacknowledged stanzas kept per session
+	MaxRoster     int      `yaml:"max_roster"`     // roster items per account
+	MaxOffline    int      `yaml:"max_offline"`    // offline messages per account
+	ResumeTimeout Duration `yaml:"resume_timeout"` // XEP-0198 resumption window
+	SMMaxUnacked  int      `yaml:"sm_max_unacked"` // unacknowledged stanzas kept per session
 }
 
 // Auth configures credentials.
