@@ -51,7 +51,7 @@ func checkCredentials(creds []storage.Credential) error {
 	return nil
 }
 
-func insertCredentials(ctx context.Context, tx *sql.Tx, bare string, creds []storage.Credential) error {
+func (s *Store) insertCredentials(ctx context.Context, tx *sql.Tx, bare string, creds []storage.Credential) error {
 	for _, c := range creds {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO credentials (jid, hash, salt, iterations, stored_key, server_key) VALUES ($1, $2, $3, $4, $5, $6)`,
@@ -91,7 +91,7 @@ func (s *Store) CreateAccount(ctx context.Context, a storage.Account) error {
 		bare, a.JID.Domain(), created.UnixMicro(), base); err != nil {
 		return s.fail("create account "+bare, err)
 	}
-	if err := insertCredentials(ctx, tx, bare, a.Credentials); err != nil {
+	if err := s.insertCredentials(ctx, tx, bare, a.Credentials); err != nil {
 		return s.fail("create account "+bare, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -108,7 +108,7 @@ func (s *Store) Account(ctx context.Context, bare jid.JID) (storage.Account, err
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.r.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT a.created, c.hash, c.salt, c.iterations, c.stored_key, c.server_key
 		 FROM accounts a LEFT JOIN credentials c ON c.jid = a.jid
 		 WHERE a.jid = $1 ORDER BY c.hash`, b)
@@ -154,7 +154,7 @@ func (s *Store) Credential(ctx context.Context, bare jid.JID, h storage.Hash) (s
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	c := storage.Credential{Hash: h}
-	err = s.r.QueryRowContext(ctx,
+	err = s.queryRow(ctx,
 		`SELECT salt, iterations, stored_key, server_key FROM credentials WHERE jid = $1 AND hash = $2`,
 		b, string(h)).Scan(&c.Salt, &c.Iterations, &c.StoredKey, &c.ServerKey)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -198,7 +198,7 @@ func (s *Store) SetCredentials(ctx context.Context, bare jid.JID, creds []storag
 	if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE jid = $1`, b); err != nil {
 		return s.fail("set credentials", err)
 	}
-	if err := insertCredentials(ctx, tx, b, creds); err != nil {
+	if err := s.insertCredentials(ctx, tx, b, creds); err != nil {
 		return s.fail("set credentials", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -245,9 +245,9 @@ func (s *Store) ListAccounts(ctx context.Context, domain, after string, limit in
 	// Two texts rather than "$1 = '' OR domain = $1", which would keep
 	// PostgreSQL's generic plan off the (domain, jid) index.
 	if domain == "" {
-		rows, err = s.r.QueryContext(ctx, `SELECT jid FROM accounts WHERE jid > $1 ORDER BY jid LIMIT $2`, after, n)
+		rows, err = s.query(ctx, `SELECT jid FROM accounts WHERE jid > $1 ORDER BY jid LIMIT $2`, after, n)
 	} else {
-		rows, err = s.r.QueryContext(ctx, `SELECT jid FROM accounts WHERE domain = $1 AND jid > $2 ORDER BY jid LIMIT $3`, domain, after, n)
+		rows, err = s.query(ctx, `SELECT jid FROM accounts WHERE domain = $1 AND jid > $2 ORDER BY jid LIMIT $3`, domain, after, n)
 	}
 	if err != nil {
 		return nil, s.fail("list accounts", err)
@@ -278,9 +278,9 @@ func (s *Store) CountAccounts(ctx context.Context, domain string) (int, error) {
 	var n int
 	var err error
 	if domain == "" {
-		err = s.r.QueryRowContext(ctx, `SELECT count(*) FROM accounts`).Scan(&n)
+		err = s.queryRow(ctx, `SELECT count(*) FROM accounts`).Scan(&n)
 	} else {
-		err = s.r.QueryRowContext(ctx, `SELECT count(*) FROM accounts WHERE domain = $1`, domain).Scan(&n)
+		err = s.queryRow(ctx, `SELECT count(*) FROM accounts WHERE domain = $1`, domain).Scan(&n)
 	}
 	if err != nil {
 		return 0, s.fail("count accounts", err)

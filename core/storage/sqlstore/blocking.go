@@ -16,7 +16,7 @@ func (s *Store) BlockList(ctx context.Context, ownerJID jid.JID) ([]jid.JID, err
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.r.QueryContext(ctx, `SELECT item FROM blocked WHERE owner = $1 ORDER BY item`, o)
+	rows, err := s.query(ctx, `SELECT item FROM blocked WHERE owner = $1 ORDER BY item`, o)
 	if err != nil {
 		return nil, s.fail("block list", err)
 	}

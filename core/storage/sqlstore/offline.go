@@ -68,7 +68,7 @@ func (s *Store) OfflineMessages(ctx context.Context, ownerJID jid.JID, limit int
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.r.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT id, raw, stored FROM offline_messages WHERE owner = $1 ORDER BY id LIMIT $2`, o, n)
 	if err != nil {
 		return nil, s.fail("offline messages", err)
@@ -135,7 +135,7 @@ func (s *Store) CountOffline(ctx context.Context, ownerJID jid.JID) (int, error)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var n int
-	err = s.r.QueryRowContext(ctx, `SELECT offline_count FROM accounts WHERE jid = $1`, o).Scan(&n)
+	err = s.queryRow(ctx, `SELECT offline_count FROM accounts WHERE jid = $1`, o).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

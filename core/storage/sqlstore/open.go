@@ -70,6 +70,7 @@ type Store struct {
 	where   string  // "postgres at host:port" or "sqlite at path", for messages
 	opts    Options
 	timeout time.Duration
+	stmts   *stmtCache // SQLite only
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -113,6 +114,7 @@ func (s *Store) Backend() string { return s.d.name }
 
 // Close closes the pools; calls after Close fail.
 func (s *Store) Close() error {
+	s.stmts.close()
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
@@ -203,7 +205,7 @@ func openSQLite(ctx context.Context, dsn string, opts Options) (*Store, error) {
 			db.Close()
 			return nil, fmt.Errorf("storage: sqlite :memory:: %w", err)
 		}
-		return &Store{d: sqliteDialect, w: db, r: db, where: "sqlite :memory:", opts: opts, timeout: opts.Timeout}, nil
+		return &Store{d: sqliteDialect, w: db, r: db, where: "sqlite :memory:", opts: opts, timeout: opts.Timeout, stmts: &stmtCache{}}, nil
 	}
 
 	where := "sqlite at " + path
@@ -233,7 +235,7 @@ func openSQLite(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	r.SetMaxIdleConns(opts.MaxConns)
 	r.SetConnMaxLifetime(0)
 	r.SetConnMaxIdleTime(0)
-	return &Store{d: sqliteDialect, w: w, r: r, where: where, opts: opts, timeout: opts.Timeout}, nil
+	return &Store{d: sqliteDialect, w: w, r: r, where: where, opts: opts, timeout: opts.Timeout, stmts: &stmtCache{}}, nil
 }
 
 // createPrivate creates the database file 0600 and its folder 0700 when

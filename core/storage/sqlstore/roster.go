@@ -81,7 +81,7 @@ func (s *Store) RosterItems(ctx context.Context, ownerJID jid.JID) ([]storage.Ro
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.r.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT a.roster_version, r.contact, r.name, r.group_names, r.subscription, r.ask, r.approved
 		 FROM accounts a LEFT JOIN roster_items r ON r.owner = a.jid
 		 WHERE a.jid = $1 ORDER BY r.contact`, o)
@@ -128,7 +128,7 @@ func (s *Store) RosterItem(ctx context.Context, ownerJID, contact jid.JID) (stor
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	it, err := scanItem(s.r.QueryRowContext(ctx,
+	it, err := scanItem(s.queryRow(ctx,
 		`SELECT `+rosterColumns+` FROM roster_items WHERE owner = $1 AND contact = $2`, o, contact.Bare().String()))
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.RosterItem{}, fmt.Errorf("sqlstore: roster item %s of %s: %w", contact, o, storage.ErrNotFound)
@@ -143,7 +143,7 @@ func (s *Store) RosterItem(ctx context.Context, ownerJID, contact jid.JID) (stor
 // UPDATE takes the account's row lock, which serialises the roster writes
 // of one owner (and so makes the quota check exact); on SQLite the single
 // writer does.
-func bumpRoster(ctx context.Context, tx *sql.Tx, o string) (int64, error) {
+func (s *Store) bumpRoster(ctx context.Context, tx *sql.Tx, o string) (int64, error) {
 	var v int64
 	err := tx.QueryRowContext(ctx,
 		`UPDATE accounts SET roster_version = roster_version + 1 WHERE jid = $1 RETURNING roster_version`, o).Scan(&v)
@@ -170,7 +170,7 @@ func (s *Store) PutRosterItem(ctx context.Context, ownerJID jid.JID, it storage.
 		return 0, s.fail("put roster item", err)
 	}
 	defer tx.Rollback()
-	v, err := bumpRoster(ctx, tx, o)
+	v, err := s.bumpRoster(ctx, tx, o)
 	if err != nil {
 		return 0, s.fail("put roster item", err)
 	}
@@ -218,7 +218,7 @@ func (s *Store) DeleteRosterItem(ctx context.Context, ownerJID, contactJID jid.J
 		return 0, s.fail("delete roster item", err)
 	}
 	defer tx.Rollback()
-	v, err := bumpRoster(ctx, tx, o)
+	v, err := s.bumpRoster(ctx, tx, o)
 	if err != nil {
 		return 0, s.fail("delete roster item", err)
 	}
@@ -270,7 +270,7 @@ func (s *Store) RosterChanges(ctx context.Context, ownerJID jid.JID, since int64
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var version, floor int64
-	err = s.r.QueryRowContext(ctx, `SELECT roster_version, roster_floor FROM accounts WHERE jid = $1`, o).Scan(&version, &floor)
+	err = s.queryRow(ctx, `SELECT roster_version, roster_floor FROM accounts WHERE jid = $1`, o).Scan(&version, &floor)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, 0, fmt.Errorf("sqlstore: account %s: %w", o, storage.ErrNotFound)
 	}
@@ -283,7 +283,7 @@ func (s *Store) RosterChanges(ctx context.Context, ownerJID jid.JID, since int64
 	if since == version {
 		return nil, nil, version, nil
 	}
-	rows, err := s.r.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT `+rosterColumns+` FROM roster_items WHERE owner = $1 AND version > $2 ORDER BY contact`, o, since)
 	if err != nil {
 		return nil, nil, 0, s.fail("roster changes", err)
@@ -301,7 +301,7 @@ func (s *Store) RosterChanges(ctx context.Context, ownerJID jid.JID, since int64
 		return nil, nil, 0, s.fail("roster changes", err)
 	}
 	rows.Close()
-	rows, err = s.r.QueryContext(ctx,
+	rows, err = s.query(ctx,
 		`SELECT contact FROM roster_tombstones WHERE owner = $1 AND version > $2 ORDER BY contact`, o, since)
 	if err != nil {
 		return nil, nil, 0, s.fail("roster changes", err)

@@ -41,7 +41,7 @@ func (s *Store) SubscriptionRequests(ctx context.Context, ownerJID jid.JID) ([]s
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.r.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT sender, raw, received FROM subscription_requests WHERE owner = $1 ORDER BY received, sender`, o)
 	if err != nil {
 		return nil, s.fail("subscription requests", err)
