@@ -80,8 +80,8 @@ func TestServerEndPoint(t *testing.T) {
 		})
 	}
 
-	// A SHA-1 signed certificate cannot be made with crypto/x509 any more;
-	// RFC 5929 upgrades it to SHA-256, which the switch shares with SHA-256.
+	// crypto/x509 no longer signs with SHA-1, so this certificate is only
+	// parsed-looking; RFC 5929 upgrades its hash to SHA-256.
 	t.Run("SHA-1 signed uses SHA-256", func(t *testing.T) {
 		cert := &x509.Certificate{Raw: []byte("der"), SignatureAlgorithm: x509.SHA1WithRSA}
 		if want := sha256sum(cert.Raw); !bytes.Equal(ServerEndPoint(cert), want) {
