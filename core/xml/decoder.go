@@ -106,6 +106,8 @@ type Decoder struct {
 	inHeader, hdrSeen bool
 	declSeen          bool
 	spaced            bool // white space since the last attribute
+	complex           bool // the current name has a colon or non-ASCII bytes
+	ndecl, nprefixed  int  // namespace declarations and prefixed attributes in the current tag
 	amp               bool // the attribute value has a reference
 	quote             byte
 	depth             int
@@ -133,7 +135,32 @@ type Decoder struct {
 	fvals      []int32 // offset, length of each fattrs value
 	raw        []byte  // scratch for a Raw made self-contained
 
+	names nameCache
+
 	tb *treeBuilder // set by Parse only
+}
+
+// nameCache remembers the strings of the names and namespaces a connection
+// uses, so that resolving them costs one comparison and, for names not in
+// the known list, allocates once rather than per frame.
+type nameCache [32]string
+
+// maxCachedName keeps a hostile peer from pinning long strings.
+const maxCachedName = 64
+
+func (d *Decoder) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	h := (uint(len(b))*31 + uint(b[0])*7 + uint(b[len(b)-1])) % uint(len(d.names))
+	if s := d.names[h]; s == string(b) {
+		return s
+	}
+	s := intern(b)
+	if len(b) <= maxCachedName {
+		d.names[h] = s
+	}
+	return s
 }
 
 type openRec struct{ off, n int32 }

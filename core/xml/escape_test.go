@@ -1,9 +1,11 @@
 package xml
 
 import (
+	"encoding/binary"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"math/bits"
 	"strconv"
 	"testing"
 	"unicode/utf8"
@@ -92,6 +94,9 @@ func TestCharClass(t *testing.T) {
 		if legal && ch != ']' {
 			want |= cCData
 		}
+		if ascii && ch != ':' && isNameRune(rune(c)) {
+			want |= cNCName
+		}
 		if charClass[c] != want {
 			t.Errorf("class of %#x = %#x, want %#x", c, charClass[c], want)
 		}
@@ -166,5 +171,39 @@ func TestIntern(t *testing.T) {
 	}
 	if s := intern([]byte("unknown")); s != "unknown" {
 		t.Error(s)
+	}
+}
+
+// TestSpecialMasks checks the eight-byte tests against the class table on
+// words made of interesting bytes.
+func TestSpecialMasks(t *testing.T) {
+	pool := []byte{'a', ' ', '\t', '\n', 0, 0x1f, 0x20, '<', '&', ']', '\'', '"', '>', 0x7f, 0x80, 0xff, 0x3b, 0x3d}
+	seed := uint64(1)
+	for range 200000 {
+		var b [8]byte
+		for k := range b {
+			seed = seed*6364136223846793005 + 1442695040888963407
+			b[k] = pool[(seed>>33)%uint64(len(pool))]
+		}
+		w := binary.LittleEndian.Uint64(b[:])
+		for _, tc := range []struct {
+			mask  uint64
+			plain byte
+		}{{textSpecial(w), cText}, {attrSpecial(w), cAttr}} {
+			first := 8
+			for k, c := range b {
+				if charClass[c]&tc.plain == 0 || c < 0x20 {
+					first = k
+					break
+				}
+			}
+			got := 8
+			if tc.mask != 0 {
+				got = bits.TrailingZeros64(tc.mask) >> 3
+			}
+			if got != first {
+				t.Fatalf("%q: first special byte %d, mask says %d", b, first, got)
+			}
+		}
 	}
 }

@@ -1,5 +1,10 @@
 package xml
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 // The scanner is a resumable state machine over d.buf[d.pos:d.end]. Each
 // state has a tight loop for its common bytes; a state that needs a few
 // bytes of look-ahead (a reference, a UTF-8 sequence, "]]>", "<![CDATA[")
@@ -186,25 +191,25 @@ func (d *Decoder) scan() int {
 				return d.fail(i, RestrictedXML, "processing instruction")
 			case charClass[c]&cName != 0:
 				d.nameOff = d.rel(i)
+				d.complex = false
 				d.st = stStartName
 			default:
 				return d.fail(i, NotWellFormed, "malformed start tag")
 			}
 
 		case stStartName:
-			for i < limit && charClass[buf[i]]&cName != 0 {
-				i++
-			}
+			i = d.scanName(buf, i, limit)
 			if i >= limit {
 				return d.suspend(i, limit)
 			}
-			colon, ok := checkQName(buf[d.start+int(d.nameOff) : i])
+			colon, ok := d.checkName(buf[d.start+int(d.nameOff) : i])
 			if !ok {
 				return d.fail(d.start+int(d.nameOff), NotWellFormed, "invalid element name")
 			}
 			d.colon = int32(colon)
 			d.nameEnd = d.rel(i)
 			d.attrs = d.attrs[:0]
+			d.ndecl, d.nprefixed = 0, 0
 			d.spaced = false
 			d.st = stTagSpace
 
@@ -229,27 +234,32 @@ func (d *Decoder) scan() int {
 				d.st = stEmptyEnd
 			case d.spaced && charClass[c]&cName != 0:
 				d.tok = d.rel(i)
+				d.complex = false
 				d.st = stAttrName
 			default:
 				return d.fail(i, NotWellFormed, "malformed start tag")
 			}
 
 		case stAttrName:
-			for i < limit && charClass[buf[i]]&cName != 0 {
-				i++
-			}
+			i = d.scanName(buf, i, limit)
 			if i >= limit {
 				return d.suspend(i, limit)
 			}
 			name := buf[d.start+int(d.tok) : i]
-			colon, ok := checkQName(name)
+			colon, ok := d.checkName(name)
 			if !ok {
 				return d.fail(d.start+int(d.tok), NotWellFormed, "invalid attribute name")
 			}
 			if len(d.attrs) >= d.lim.MaxAttrs {
 				return d.fail(d.start+int(d.tok), PolicyViolation, "too many attributes")
 			}
-			d.attrs = append(d.attrs, attrRec{nOff: d.tok, nLen: int32(len(name)), colon: int32(colon)})
+			decl := colon < 0 && string(name) == "xmlns" || colon == 5 && string(name[:5]) == "xmlns"
+			if decl {
+				d.ndecl++
+			} else if colon >= 0 {
+				d.nprefixed++
+			}
+			d.attrs = append(d.attrs, attrRec{nOff: d.tok, nLen: int32(len(name)), colon: int32(colon), decl: decl})
 			d.st = stAttrEq
 
 		case stAttrEq:
@@ -285,6 +295,14 @@ func (d *Decoder) scan() int {
 			q := d.quote
 		value:
 			for i < limit {
+				if i+8 <= limit {
+					m := attrSpecial(binary.LittleEndian.Uint64(buf[i:]))
+					if m == 0 {
+						i += 8
+						continue
+					}
+					i += bits.TrailingZeros64(m) >> 3
+				}
 				c := buf[i]
 				if charClass[c]&cAttr != 0 {
 					i++
@@ -346,6 +364,14 @@ func (d *Decoder) scan() int {
 		case stText:
 		text:
 			for i < limit {
+				if i+8 <= limit {
+					m := textSpecial(binary.LittleEndian.Uint64(buf[i:]))
+					if m == 0 {
+						i += 8
+						continue
+					}
+					i += bits.TrailingZeros64(m) >> 3
+				}
 				c := buf[i]
 				if charClass[c]&cText != 0 {
 					i++
@@ -488,6 +514,29 @@ func (d *Decoder) scan() int {
 	}
 }
 
+// scanName advances over the bytes of a name. Most names are ASCII without
+// a prefix; for those the loop tests one class bit and checkName only the
+// first byte. A colon or a byte >= 0x80 marks the name for a full check.
+func (d *Decoder) scanName(buf []byte, i, limit int) int {
+	for {
+		for i < limit && charClass[buf[i]]&cNCName != 0 {
+			i++
+		}
+		if i >= limit || charClass[buf[i]]&cName == 0 {
+			return i
+		}
+		d.complex = true
+		i++
+	}
+}
+
+func (d *Decoder) checkName(name []byte) (colon int, ok bool) {
+	if d.complex {
+		return checkQName(name)
+	}
+	return -1, len(name) > 0 && charClass[name[0]]&cNameStart != 0
+}
+
 // startTag completes a start tag that ended before i: namespace
 // declarations, resolution, duplicate attributes, then the frame's fields.
 func (d *Decoder) startTag(i int, empty bool) int {
@@ -508,11 +557,11 @@ func (d *Decoder) startTag(i int, empty bool) int {
 	}
 	switch {
 	case depth == 1:
-		d.frame.Name = Name{Space: space, Local: intern(local)}
+		d.frame.Name = Name{Space: space, Local: d.intern(local)}
 		d.topNameEnd = d.nameEnd
 		d.topAttrs()
 	case depth == 2 && !d.hasChild:
-		d.frame.Child = Name{Space: space, Local: intern(local)}
+		d.frame.Child = Name{Space: space, Local: d.intern(local)}
 		d.hasChild = true
 	}
 	if d.tb != nil {
@@ -545,18 +594,16 @@ func (d *Decoder) resolve(depth int32) (string, int) {
 	if d.inHeader {
 		unbound = InvalidNamespace
 	}
-	for k := range d.attrs {
+	for k := 0; k < len(d.attrs) && d.ndecl > 0; k++ {
 		a := &d.attrs[k]
-		name := d.bytes(a.nOff, a.nLen)
-		var pOff, pLen int32
-		switch {
-		case a.colon < 0 && string(name) == "xmlns":
-		case a.colon == 5 && string(name[:5]) == "xmlns":
-			pOff, pLen = a.nOff+6, a.nLen-6
-		default:
+		if !a.decl {
 			continue
 		}
-		a.decl = true
+		name := d.bytes(a.nOff, a.nLen)
+		var pOff, pLen int32
+		if a.colon >= 0 {
+			pOff, pLen = a.nOff+6, a.nLen-6
+		}
 		uri := d.attrValue(a)
 		prefix := name[len(name)-int(pLen):]
 		switch {
@@ -585,9 +632,8 @@ func (d *Decoder) resolve(depth int32) (string, int) {
 	if !ok {
 		return "", d.fail(d.start+int(d.nameOff), unbound, "unbound prefix")
 	}
-	for k := range d.attrs {
+	for k := 0; k < len(d.attrs) && d.nprefixed > 0; k++ {
 		a := &d.attrs[k]
-		a.space = ""
 		if a.decl || a.colon < 0 {
 			continue
 		}
@@ -605,7 +651,7 @@ func (d *Decoder) resolve(depth int32) (string, int) {
 			if ay.nLen == ax.nLen && string(d.bytes(ay.nOff, ay.nLen)) == string(nx) {
 				return "", d.fail(d.start+int(ax.nOff), NotWellFormed, "duplicate attribute")
 			}
-			if ax.space != "" && ax.space == ay.space && ax.nLen-ax.colon == ay.nLen-ay.colon &&
+			if d.nprefixed > 1 && ax.space != "" && ax.space == ay.space && ax.nLen-ax.colon == ay.nLen-ay.colon &&
 				string(nx[ax.colon:]) == string(d.bytes(ay.nOff+ay.colon, ay.nLen-ay.colon)) {
 				return "", d.fail(d.start+int(ax.nOff), NotWellFormed, "duplicate attribute after namespace resolution")
 			}
@@ -626,10 +672,10 @@ func (d *Decoder) attrValue(a *attrRec) string {
 		}
 	}
 	if !a.amp {
-		return intern(v)
+		return d.intern(v)
 	}
 	d.nsbuf, _ = UnescapeAttr(d.nsbuf[:0], v) // the scanner has checked the references
-	return intern(d.nsbuf)
+	return d.intern(d.nsbuf)
 }
 
 // lookup resolves prefix in the scope of the current element; the empty
@@ -674,7 +720,7 @@ func (d *Decoder) topAttrs() {
 		if a.decl {
 			continue
 		}
-		d.fattrs = append(d.fattrs, RawAttr{Name: Name{Space: a.space, Local: intern(d.bytes(a.nOff+a.colon+1, a.nLen-a.colon-1))}})
+		d.fattrs = append(d.fattrs, RawAttr{Name: Name{Space: a.space, Local: d.intern(d.bytes(a.nOff+a.colon+1, a.nLen-a.colon-1))}})
 		d.fvals = append(d.fvals, a.vOff, a.vLen)
 	}
 }
@@ -900,4 +946,27 @@ func equalFoldASCII(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// Character data and attribute values are mostly plain ASCII: these test
+// eight bytes at once for any byte the per-byte loops must look at (a
+// control character, a byte >= 0x80, or markup), returning a mask whose
+// lowest set bit is in the first such byte. Subtraction borrows only move
+// upwards from a byte that matched, so that lowest bit is exact.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+func hasByte(w uint64, c byte) uint64 {
+	x := w ^ lsb*uint64(c)
+	return (x - lsb) &^ x & msb
+}
+
+func textSpecial(w uint64) uint64 {
+	return (w-lsb*0x20)&^w&msb | w&msb | hasByte(w, '<') | hasByte(w, '&') | hasByte(w, ']')
+}
+
+func attrSpecial(w uint64) uint64 {
+	return (w-lsb*0x20)&^w&msb | w&msb | hasByte(w, '<') | hasByte(w, '&') | hasByte(w, '\'') | hasByte(w, '"')
 }

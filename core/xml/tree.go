@@ -185,16 +185,23 @@ func (e *Element) SetText(s string) *Element {
 
 // Append appends e serialised to dst. An element gets xmlns='...' when its
 // namespace differs from its parent's (for e itself, from parentSpace), so
-// the output is self-contained and has no redundant declarations. xml:lang
+// the output is self-contained and has no redundant declarations; an element
+// in the XML namespace is written with the xml prefix instead. xml:lang
 // and other attributes in the XML namespace keep the xml prefix; attributes
 // in other namespaces get prefixes ns0, ns1... declared on their element.
 // Namespace declarations found in Attrs are skipped. Text is written before
 // the children. Names are assumed valid; values and text are escaped, and
 // the output for given e and parentSpace is always the same bytes.
 func (e *Element) Append(dst []byte, parentSpace string) []byte {
+	// An element in the XML namespace cannot declare it as default: it gets
+	// the xml prefix and leaves the default namespace as it is.
+	xmlSpace := e.Name.Space == nsXML
 	dst = append(dst, '<')
+	if xmlSpace {
+		dst = append(dst, "xml:"...)
+	}
 	dst = append(dst, e.Name.Local...)
-	if e.Name.Space != parentSpace {
+	if e.Name.Space != parentSpace && !xmlSpace {
 		dst = append(dst, " xmlns='"...)
 		dst = EscapeAttr(dst, e.Name.Space)
 		dst = append(dst, '\'')
@@ -239,10 +246,17 @@ func (e *Element) Append(dst []byte, parentSpace string) []byte {
 	}
 	dst = append(dst, '>')
 	dst = EscapeText(dst, e.Text)
+	inner := e.Name.Space
+	if xmlSpace {
+		inner = parentSpace
+	}
 	for _, c := range e.Children {
-		dst = c.Append(dst, e.Name.Space)
+		dst = c.Append(dst, inner)
 	}
 	dst = append(dst, "</"...)
+	if xmlSpace {
+		dst = append(dst, "xml:"...)
+	}
 	dst = append(dst, e.Name.Local...)
 	return append(dst, '>')
 }
