@@ -20,6 +20,8 @@ func openSQLiteTemp(t testing.TB) *Store {
 	return s
 }
 
+func pgtestDatabase(tb testing.TB) string { return pgtest.Database(tb) }
+
 func openPostgresTemp(t testing.TB) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), pgtest.Database(t), Options{})
