@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -86,6 +88,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 	a.certs = cs
+	secret, err := loadSecret(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	st, err := sqlstore.Open(ctx, cfg.StorageDSN(), sqlstore.Options{})
 	if err != nil {
 		return nil, err
@@ -117,6 +123,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		Log:                a.log,
 		Router:             a.router,
 		Credentials:        a.credentials,
+		SASLSecret:         secret,
 		Events:             a.events,
 		Metrics:            c2s.NewMetrics(a.reg),
 		Limits:             xmlLimits(cfg),
@@ -133,6 +140,28 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		SMMaxUnacked:       cfg.IM.SMMaxUnacked,
 	}, cs.ServerConfig())
 	return a, nil
+}
+
+// loadSecret reads the node's 32-byte secret (data_dir/secret), creating
+// it on first start. It keys values that must not change across restarts,
+// such as the fake SCRAM salts shown for unknown users.
+func loadSecret(dataDir string) ([]byte, error) {
+	path := filepath.Join(dataDir, "secret")
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) == 32 {
+		return b, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	b = make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	return b, nil
 }
 
 func certDomains(cfg *config.Config) []certs.Domain {

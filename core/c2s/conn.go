@@ -53,6 +53,7 @@ type conn struct {
 	out      *outbound
 
 	saslSrv      sasl.Server
+	cbRefused    bool // the client asked for a binding type we lack
 	saslMech     string
 	saslUser     string
 	authAttempts int
@@ -261,6 +262,16 @@ func (c *conn) writeFeatures() {
 			b = append(b, "</mechanism>"...)
 		}
 		b = append(b, "</mechanisms>"...)
+		if types := c.cb.Types(); len(types) > 0 {
+			// XEP-0440: tell clients which binding types -PLUS can use.
+			b = append(b, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>"...)
+			for _, t := range types {
+				b = append(b, "<channel-binding type='"...)
+				b = append(b, t...)
+				b = append(b, "'/>"...)
+			}
+			b = append(b, "</sasl-channel-binding>"...)
+		}
 		if r := c.srv.cfg.Registrar; r != nil && r.Offer(c.domain) {
 			b = append(b, "<register xmlns='"+stanza.NSRegisterFeature+"'/>"...)
 		}
@@ -349,13 +360,21 @@ func (c *conn) sasl(f *xml.Frame) bool {
 			return c.saslFail("temporary-auth-failure", "too many failed attempts from your address; retry in "+until.Round(time.Second).String(), "")
 		}
 		domain := c.domain
+		cb := c.cb
+		if c.cbRefused {
+			// The client supports channel binding, but only types we do not
+			// have (slixmpp sends tls-unique, which TLS 1.3 lacks). Its retry
+			// with the 'y' flag is then no downgrade: from its side the
+			// server offers no usable binding on this stream.
+			cb = sasl.ChannelBinding{}
+		}
 		srv, err := sasl.NewServer(mech, func(ctx context.Context, user string, h sasl.Hash) (sasl.Credentials, error) {
 			bare, err := jid.New(user, domain, "")
 			if err != nil {
 				return sasl.Credentials{}, sasl.ErrUnknownUser
 			}
 			return c.srv.cfg.Credentials(ctx, bare, h)
-		}, c.cb, c.tlsState != nil)
+		}, cb, c.tlsState != nil, sasl.WithSecret(c.srv.cfg.SASLSecret))
 		if err != nil {
 			return c.saslFail(sasl.ConditionOf(err), "", "")
 		}
@@ -403,6 +422,13 @@ func (c *conn) saslStep(text string) bool {
 	}
 	out, done, err := c.saslSrv.Step(c.ctx, in)
 	if err != nil {
+		var f *sasl.Failure
+		if errors.As(err, &f) && f.ServerError == "unsupported-channel-binding-type" {
+			c.cbRefused = true
+		}
+		if c.cbRefused && strings.HasSuffix(c.saslMech, "-PLUS") {
+			c.authAttempts-- // a binding type mismatch is not a password guess
+		}
 		return c.saslFail(sasl.ConditionOf(err), failureText(err), c.saslUser)
 	}
 	if !done {
@@ -413,8 +439,10 @@ func (c *conn) saslStep(text string) bool {
 	if err != nil {
 		return c.saslFail(sasl.NotAuthorized, "", c.saslUser)
 	}
-	if az := c.saslSrv.Authzid(); az != "" && az != user.String() {
-		return c.saslFail(sasl.InvalidAuthzid, "you may only act as "+user.String(), "")
+	if az := c.saslSrv.Authzid(); az != "" {
+		if aj, err := jid.Parse(az); err != nil || aj.Bare() != user {
+			return c.saslFail(sasl.InvalidAuthzid, "you may only act as "+user.String(), "")
+		}
 	}
 	if until, blocked := c.srv.auth.blocked(acctKey(user)); blocked {
 		return c.saslFail("temporary-auth-failure", "too many failed attempts for this account; retry in "+until.Round(time.Second).String(), "")

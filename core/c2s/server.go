@@ -53,6 +53,9 @@ type Config struct {
 	Router      *router.Router
 	Credentials CredentialStore
 	Registrar   Registrar // optional
+	// SASLSecret keys the fake salts shown for unknown users; persistent
+	// and shared by every node, so that they never change (sasl.WithSecret).
+	SASLSecret []byte
 	Lifecycle   Lifecycle // optional
 	Events      *event.Bus
 	Metrics     *Metrics
