@@ -115,10 +115,11 @@ type Decoder struct {
 	nameOff, nameEnd  int32 // qualified name of the current start tag
 	colon             int32 // in that name, or -1
 
-	open  []openRec
-	attrs []attrRec
-	binds []binding
-	nsbuf []byte
+	open   []openRec
+	attrs  []attrRec
+	aspace []string // resolved namespace of each attribute, when nprefixed > 0
+	binds  []binding
+	nsbuf  []byte
 
 	hdrQName  string // for matching </stream:stream>
 	hdrPrefix string // the prefix the header uses for its own name
@@ -165,13 +166,14 @@ func (d *Decoder) intern(b []byte) string {
 
 type openRec struct{ off, n int32 }
 
+// attrRec holds no pointers, so that recording an attribute costs no write
+// barrier; the namespaces of prefixed attributes are in Decoder.aspace.
 type attrRec struct {
 	nOff, nLen int32
 	colon      int32
 	vOff, vLen int32
 	amp        bool
-	decl       bool   // a namespace declaration
-	space      string // resolved namespace of a prefixed attribute
+	decl       bool // a namespace declaration
 }
 
 type binding struct {

@@ -149,24 +149,31 @@ func (d *Decoder) scan() int {
 			if i >= limit {
 				return d.suspend(i, limit)
 			}
-			switch c := buf[i]; {
-			case c == '/':
-				if d.depth == 0 && (d.fragment || d.inHeader) {
-					return d.fail(i, NotWellFormed, "end tag without start tag")
-				}
-				i++
-				d.tok = d.rel(i)
-				d.st = stEndName
-			case c == '!':
-				b := buf[i-1 : limit]
-				if len(b) < 3 {
-					return d.suspend(i, limit)
-				}
-				switch {
-				case b[2] == '-':
-					return d.fail(i, RestrictedXML, "comment")
-				case b[2] == '[':
-					if d.depth == 0 {
+			// The common case, a start tag, falls through to the states that
+			// follow; the others dispatch through the loop.
+			if c := buf[i]; charClass[c]&cName == 0 {
+				switch c {
+				case '/':
+					if d.depth == 0 && (d.fragment || d.inHeader) {
+						return d.fail(i, NotWellFormed, "end tag without start tag")
+					}
+					i++
+					d.tok = d.rel(i)
+					d.st = stEndName
+					continue
+				case '!':
+					b := buf[i-1 : limit]
+					if len(b) < 3 {
+						return d.suspend(i, limit)
+					}
+					switch {
+					case b[2] == '-':
+						return d.fail(i, RestrictedXML, "comment")
+					case b[2] >= 'A' && b[2] <= 'Z':
+						return d.fail(i, RestrictedXML, "document type or markup declaration")
+					case b[2] != '[':
+						return d.fail(i, NotWellFormed, "malformed markup")
+					case d.depth == 0:
 						return d.fail(i, NotWellFormed, "CDATA section outside an element")
 					}
 					const open = "<![CDATA["
@@ -182,27 +189,26 @@ func (d *Decoder) scan() int {
 					i += len(open) - 1
 					d.tok = d.rel(i)
 					d.st = stCData
-				case b[2] >= 'A' && b[2] <= 'Z':
-					return d.fail(i, RestrictedXML, "document type or markup declaration")
-				default:
-					return d.fail(i, NotWellFormed, "malformed markup")
+					continue
+				case '?':
+					return d.fail(i, RestrictedXML, "processing instruction")
 				}
-			case c == '?':
-				return d.fail(i, RestrictedXML, "processing instruction")
-			case charClass[c]&cName != 0:
-				d.nameOff = d.rel(i)
-				d.complex = false
-				d.st = stStartName
-			default:
 				return d.fail(i, NotWellFormed, "malformed start tag")
 			}
+			d.nameOff = d.rel(i)
+			d.complex = false
+			d.st = stStartName
+			fallthrough
 
 		case stStartName:
 			i = d.scanName(buf, i, limit)
 			if i >= limit {
 				return d.suspend(i, limit)
 			}
-			colon, ok := d.checkName(buf[d.start+int(d.nameOff) : i])
+			colon, ok := -1, charClass[buf[d.start+int(d.nameOff)]]&cNameStart != 0
+			if d.complex {
+				colon, ok = checkQName(buf[d.start+int(d.nameOff) : i])
+			}
 			if !ok {
 				return d.fail(d.start+int(d.nameOff), NotWellFormed, "invalid element name")
 			}
@@ -212,6 +218,7 @@ func (d *Decoder) scan() int {
 			d.ndecl, d.nprefixed = 0, 0
 			d.spaced = false
 			d.st = stTagSpace
+			fallthrough
 
 		case stTagSpace:
 			for i < limit && isSpace(buf[i]) {
@@ -229,16 +236,18 @@ func (d *Decoder) scan() int {
 					return r
 				}
 				limit = d.limit()
+				continue
 			case c == '/':
 				i++
 				d.st = stEmptyEnd
-			case d.spaced && charClass[c]&cName != 0:
-				d.tok = d.rel(i)
-				d.complex = false
-				d.st = stAttrName
-			default:
+				continue
+			case !d.spaced || charClass[c]&cName == 0:
 				return d.fail(i, NotWellFormed, "malformed start tag")
 			}
+			d.tok = d.rel(i)
+			d.complex = false
+			d.st = stAttrName
+			fallthrough
 
 		case stAttrName:
 			i = d.scanName(buf, i, limit)
@@ -246,7 +255,10 @@ func (d *Decoder) scan() int {
 				return d.suspend(i, limit)
 			}
 			name := buf[d.start+int(d.tok) : i]
-			colon, ok := d.checkName(name)
+			colon, ok := -1, charClass[name[0]]&cNameStart != 0
+			if d.complex {
+				colon, ok = checkQName(name)
+			}
 			if !ok {
 				return d.fail(d.start+int(d.tok), NotWellFormed, "invalid attribute name")
 			}
@@ -261,6 +273,7 @@ func (d *Decoder) scan() int {
 			}
 			d.attrs = append(d.attrs, attrRec{nOff: d.tok, nLen: int32(len(name)), colon: int32(colon), decl: decl})
 			d.st = stAttrEq
+			fallthrough
 
 		case stAttrEq:
 			for i < limit && isSpace(buf[i]) {
@@ -274,6 +287,7 @@ func (d *Decoder) scan() int {
 			}
 			i++
 			d.st = stAttrQuote
+			fallthrough
 
 		case stAttrQuote:
 			for i < limit && isSpace(buf[i]) {
@@ -290,6 +304,7 @@ func (d *Decoder) scan() int {
 			d.tok = d.rel(i)
 			d.amp = false
 			d.st = stAttrValue
+			fallthrough
 
 		case stAttrValue:
 			q := d.quote
@@ -439,6 +454,7 @@ func (d *Decoder) scan() int {
 				return d.fail(d.start+int(d.tok), NotWellFormed, "end tag does not match start tag")
 			}
 			d.st = stEndSpace
+			fallthrough
 
 		case stEndSpace:
 			for i < limit && isSpace(buf[i]) {
@@ -528,13 +544,6 @@ func (d *Decoder) scanName(buf []byte, i, limit int) int {
 		d.complex = true
 		i++
 	}
-}
-
-func (d *Decoder) checkName(name []byte) (colon int, ok bool) {
-	if d.complex {
-		return checkQName(name)
-	}
-	return -1, len(name) > 0 && charClass[name[0]]&cNameStart != 0
 }
 
 // startTag completes a start tag that ended before i: namespace
@@ -632,13 +641,17 @@ func (d *Decoder) resolve(depth int32) (string, int) {
 	if !ok {
 		return "", d.fail(d.start+int(d.nameOff), unbound, "unbound prefix")
 	}
-	for k := 0; k < len(d.attrs) && d.nprefixed > 0; k++ {
-		a := &d.attrs[k]
-		if a.decl || a.colon < 0 {
-			continue
-		}
-		if a.space, ok = d.lookup(d.bytes(a.nOff, a.colon), false); !ok {
-			return "", d.fail(d.start+int(a.nOff), unbound, "unbound prefix")
+	if d.nprefixed > 0 {
+		d.aspace = d.aspace[:0]
+		for k := range d.attrs {
+			a := &d.attrs[k]
+			var s string
+			if !a.decl && a.colon >= 0 {
+				if s, ok = d.lookup(d.bytes(a.nOff, a.colon), false); !ok {
+					return "", d.fail(d.start+int(a.nOff), unbound, "unbound prefix")
+				}
+			}
+			d.aspace = append(d.aspace, s)
 		}
 	}
 	// Quadratic, but MaxAttrs bounds it and tags rarely have more than a few
@@ -651,7 +664,7 @@ func (d *Decoder) resolve(depth int32) (string, int) {
 			if ay.nLen == ax.nLen && string(d.bytes(ay.nOff, ay.nLen)) == string(nx) {
 				return "", d.fail(d.start+int(ax.nOff), NotWellFormed, "duplicate attribute")
 			}
-			if d.nprefixed > 1 && ax.space != "" && ax.space == ay.space && ax.nLen-ax.colon == ay.nLen-ay.colon &&
+			if d.nprefixed > 1 && d.aspace[x] != "" && d.aspace[x] == d.aspace[y] && ax.nLen-ax.colon == ay.nLen-ay.colon &&
 				string(nx[ax.colon:]) == string(d.bytes(ay.nOff+ay.colon, ay.nLen-ay.colon)) {
 				return "", d.fail(d.start+int(ax.nOff), NotWellFormed, "duplicate attribute after namespace resolution")
 			}
@@ -720,9 +733,17 @@ func (d *Decoder) topAttrs() {
 		if a.decl {
 			continue
 		}
-		d.fattrs = append(d.fattrs, RawAttr{Name: Name{Space: a.space, Local: d.intern(d.bytes(a.nOff+a.colon+1, a.nLen-a.colon-1))}})
+		d.fattrs = append(d.fattrs, RawAttr{Name: Name{Space: d.attrSpace(k), Local: d.intern(d.bytes(a.nOff+a.colon+1, a.nLen-a.colon-1))}})
 		d.fvals = append(d.fvals, a.vOff, a.vLen)
 	}
+}
+
+// attrSpace returns the namespace of attribute k of the current tag.
+func (d *Decoder) attrSpace(k int) string {
+	if d.nprefixed == 0 || d.attrs[k].decl {
+		return ""
+	}
+	return d.aspace[k]
 }
 
 func (d *Decoder) endTag(i int) int {
@@ -958,15 +979,12 @@ const (
 	msb = 0x8080808080808080
 )
 
-func hasByte(w uint64, c byte) uint64 {
-	x := w ^ lsb*uint64(c)
-	return (x - lsb) &^ x & msb
-}
-
 func textSpecial(w uint64) uint64 {
-	return (w-lsb*0x20)&^w&msb | w&msb | hasByte(w, '<') | hasByte(w, '&') | hasByte(w, ']')
+	lt, amp, rb := w^(lsb*'<'), w^(lsb*'&'), w^(lsb*']')
+	return ((w-lsb*0x20)&^w | w | (lt-lsb)&^lt | (amp-lsb)&^amp | (rb-lsb)&^rb) & msb
 }
 
 func attrSpecial(w uint64) uint64 {
-	return (w-lsb*0x20)&^w&msb | w&msb | hasByte(w, '<') | hasByte(w, '&') | hasByte(w, '\'') | hasByte(w, '"')
+	lt, amp, q, qq := w^(lsb*'<'), w^(lsb*'&'), w^(lsb*'\''), w^(lsb*'"')
+	return ((w-lsb*0x20)&^w | w | (lt-lsb)&^lt | (amp-lsb)&^amp | (q-lsb)&^q | (qq-lsb)&^qq) & msb
 }

@@ -25,9 +25,12 @@ type Element struct {
 // around it is allowed), with the checks and DefaultLimits of the Decoder.
 // Unqualified elements are in defaultSpace. Errors are *SyntaxError.
 func Parse(raw []byte, defaultSpace string) (*Element, error) {
-	tb := &treeBuilder{}
-	d := &Decoder{lim: DefaultLimits, fragment: true, st: stTop, defSpace: defaultSpace,
-		buf: raw, end: len(raw), tb: tb}
+	p := &parseState{}
+	d, tb := &p.d, &p.tb
+	*d = Decoder{lim: DefaultLimits, fragment: true, st: stTop, defSpace: defaultSpace,
+		buf: raw, end: len(raw), tb: tb,
+		attrs: p.attrs[:0], open: p.open[:0], fattrs: p.fattrs[:0], fvals: p.fvals[:0]}
+	tb.stack, tb.marks = p.stack[:0], p.marks[:0]
 	if _, err := d.Next(); err != nil {
 		switch err {
 		case io.EOF:
@@ -43,24 +46,43 @@ func Parse(raw []byte, defaultSpace string) (*Element, error) {
 	return tb.root, nil
 }
 
-// treeBuilder receives the Decoder's events when Parse runs it.
+// parseState holds what Parse needs in one allocation, with room for the
+// common sizes of stanzas.
+type parseState struct {
+	d      Decoder
+	tb     treeBuilder
+	attrs  [8]attrRec
+	open   [8]openRec
+	fattrs [8]RawAttr
+	fvals  [16]int32
+	stack  [8]*Element
+	marks  [8]int
+}
+
+// treeBuilder receives the Decoder's events when Parse runs it. The text of
+// all open elements shares one buffer: a child is closed before its parent
+// gets more text, so each element's text is the buffer's tail from where it
+// started.
 type treeBuilder struct {
 	stack []*Element
-	text  [][]byte
+	text  []byte
+	marks []int // where each open element's text starts in text
 	root  *Element
 }
 
 func (t *treeBuilder) start(d *Decoder, space string, local []byte) {
-	e := &Element{Name: Name{Space: space, Local: intern(local)}}
+	e := &Element{Name: Name{Space: space, Local: d.intern(local)}}
+	if n := len(d.attrs) - d.ndecl; n > 0 {
+		e.Attrs = make([]Attr, 0, n)
+	}
 	for k := range d.attrs {
 		a := &d.attrs[k]
 		if a.decl {
 			continue
 		}
-		v, _ := UnescapeAttr(nil, d.bytes(a.vOff, a.vLen)) // checked by the scanner
 		e.Attrs = append(e.Attrs, Attr{
-			Name:  Name{Space: a.space, Local: intern(d.bytes(a.nOff+a.colon+1, a.nLen-a.colon-1))},
-			Value: string(v),
+			Name:  Name{Space: d.attrSpace(k), Local: d.intern(d.bytes(a.nOff+a.colon+1, a.nLen-a.colon-1))},
+			Value: UnescapeString(d.bytes(a.vOff, a.vLen)), // checked by the scanner
 		})
 	}
 	if n := len(t.stack); n > 0 {
@@ -69,24 +91,24 @@ func (t *treeBuilder) start(d *Decoder, space string, local []byte) {
 		t.root = e
 	}
 	t.stack = append(t.stack, e)
-	t.text = append(t.text, nil)
+	t.marks = append(t.marks, len(t.text))
 }
 
 func (t *treeBuilder) chars(raw []byte, cdata bool) {
-	n := len(t.text) - 1
 	if cdata {
-		t.text[n] = appendNormalizedNL(t.text[n], raw)
+		t.text = appendNormalizedNL(t.text, raw)
 		return
 	}
-	t.text[n], _ = Unescape(t.text[n], raw) // checked by the scanner
+	t.text, _ = Unescape(t.text, raw) // checked by the scanner
 }
 
 func (t *treeBuilder) end() {
 	n := len(t.stack) - 1
-	if len(t.text[n]) > 0 {
-		t.stack[n].Text = string(t.text[n])
+	if m := t.marks[n]; len(t.text) > m {
+		t.stack[n].Text = string(t.text[m:])
+		t.text = t.text[:m]
 	}
-	t.stack, t.text = t.stack[:n], t.text[:n]
+	t.stack, t.marks = t.stack[:n], t.marks[:n]
 }
 
 // appendNormalizedNL appends raw with CR LF and CR turned into LF.
