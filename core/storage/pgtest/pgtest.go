@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,6 +145,61 @@ func (c *Cluster) Up(t testing.TB) {
 	if out, err := c.run("up"); err != nil {
 		t.Fatalf("pgtest: pg.sh up: %v: %s", err, out)
 	}
+}
+
+// Freeze stops every process of the cluster with SIGSTOP: the server then
+// accepts TCP connections (the kernel does) but never answers, which is how
+// an overloaded or wedged database looks to a client. Thaw undoes it; the
+// test's cleanup thaws too, so that stop can work.
+func (c *Cluster) Freeze(t testing.TB) {
+	t.Helper()
+	pids, err := c.pids()
+	if err != nil {
+		t.Fatalf("pgtest: freeze: %v", err)
+	}
+	t.Cleanup(func() { c.signal(pids, syscall.SIGCONT) })
+	c.signal(pids, syscall.SIGSTOP)
+}
+
+// Thaw resumes the processes Freeze stopped.
+func (c *Cluster) Thaw(t testing.TB) {
+	t.Helper()
+	pids, err := c.pids()
+	if err != nil {
+		t.Fatalf("pgtest: thaw: %v", err)
+	}
+	c.signal(pids, syscall.SIGCONT)
+}
+
+func (c *Cluster) signal(pids []int, sig syscall.Signal) {
+	for _, p := range pids {
+		syscall.Kill(p, sig)
+	}
+}
+
+// pids returns the postmaster of this cluster (from its postmaster.pid)
+// and its children: only processes this test started.
+func (c *Cluster) pids() ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, "data", "postmaster.pid"))
+	if err != nil {
+		return nil, err
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pm, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return nil, fmt.Errorf("postmaster.pid: %w", err)
+	}
+	pids := []int{pm}
+	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pm, pm))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range strings.Fields(string(kids)) {
+		if k, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, k)
+		}
+	}
+	return pids, nil
 }
 
 func (c *Cluster) run(cmd string) (string, error) {

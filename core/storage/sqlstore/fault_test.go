@@ -112,6 +112,33 @@ func TestPostgresOutage(t *testing.T) {
 		t.Fatalf("StoreOffline after recovery: %v", err)
 	}
 
+	// A wedged server (accepts connections, never answers) must not hang
+	// callers either: the per-call timeout bounds them.
+	cluster.Freeze(t)
+	for i := range 2 {
+		start := time.Now()
+		_, err := s.Credential(ctx, alice, storage.SHA256)
+		if !errors.Is(err, storage.ErrUnavailable) {
+			t.Fatalf("Credential on a frozen server #%d: %v, want ErrUnavailable", i, err)
+		}
+		if d := time.Since(start); d > bound {
+			t.Fatalf("Credential on a frozen server took %v", d)
+		}
+		t.Logf("frozen server: %v after %v", err, time.Since(start).Round(time.Millisecond))
+	}
+	cluster.Thaw(t)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		_, err := s.Credential(ctx, alice, storage.SHA256)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("store did not recover within 30s after the server thawed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	close(stop)
 	wg.Wait()
 	if v := badErr.Load(); v != nil {
