@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -286,6 +287,11 @@ func (a *App) startHTTP() error {
 		MaxMessage: int64(a.cfg.Limits.MaxStanza) + 1024,
 		Secure:     func(r *http.Request) bool { return r.TLS != nil || loopback },
 	})
+	if a.cfg.HTTP.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /.well-known/host-meta", a.hostMeta(false))
 	mux.HandleFunc("GET /.well-known/host-meta.json", a.hostMeta(true))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}

@@ -80,6 +80,8 @@ type HTTP struct {
 	// PublicURL is the WebSocket URL announced in host-meta, e.g.
 	// wss://xmpp.example.com/xmpp-websocket. Empty: derived from the request.
 	PublicURL string `yaml:"public_url"`
+	// Pprof serves Go's /debug/pprof/ profiles (only allowed on loopback).
+	Pprof bool `yaml:"pprof"`
 }
 
 // Limits protect the server.
@@ -241,6 +243,11 @@ func (c *Config) Validate() error {
 	if c.HTTP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 			bad("http.listen", "%q is not host:port", c.HTTP.Listen)
+		}
+	}
+	if c.HTTP.Pprof {
+		if h, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil || (h != "127.0.0.1" && h != "::1" && h != "localhost") {
+			bad("http.pprof", "profiles may only be served on a loopback http.listen")
 		}
 	}
 	if (c.HTTP.Cert == "") != (c.HTTP.Key == "") {
