@@ -12,17 +12,14 @@ import (
 	"github.com/extasis/extasis/sdk/plugin"
 )
 
-// schema documents and constrains the config block; the broker checks the
-// operator's YAML against it before Configure runs.
+// schema constrains the config block; the broker checks it before Configure.
 //
 //go:embed schema.json
 var schema []byte
 
 type echo struct {
 	Prefix string `json:"prefix"`
-	// AllowCrash makes the message "crash" exit the process, so that the
-	// broker's restart can be tested with the real binary. Never in
-	// production.
+	// AllowCrash: the body "crash" exits, to test the broker's restarts.
 	AllowCrash bool `json:"allow_crash"`
 }
 

@@ -1,5 +1,5 @@
 // Package plugintest runs a plugin in-process, over the real gRPC protocol
-// (go-plugin's test connection) but without a broker, so that a plugin's
+// (go-plugin's test mode, ServeConfig.Test) but without a broker, so that a plugin's
 // unit tests need neither a broker nor a built binary. A Harness plays the
 // broker: it validates the config against the plugin's schema, configures
 // it, delivers stanzas and events, records what the plugin sends and

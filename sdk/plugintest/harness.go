@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -82,9 +84,49 @@ func Start(t testing.TB, p *plugin.Plugin, o Options) (*Harness, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, _ := goplugin.TestPluginGRPCConn(t, false, ps)
-	t.Cleanup(func() { _ = client.Close() })
-	raw, err := client.Dispense(plugin.DispenseName)
+	// go-plugin's test mode serves the plugin in this process and hands
+	// the client a reattach config: the real gRPC protocol and GRPCBroker,
+	// no child process, and loggers we choose.
+	sets := map[int]goplugin.PluginSet{plugin.ProtocolVersion: ps}
+	quiet := hclog.NewNullLogger()
+	sctx, stop := context.WithCancel(context.Background())
+	reattach := make(chan *goplugin.ReattachConfig, 1)
+	closed := make(chan struct{})
+	go goplugin.Serve(&goplugin.ServeConfig{
+		HandshakeConfig:  plugin.Handshake(),
+		VersionedPlugins: sets,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, plugin.ServerOptions()...)...)
+		},
+		Logger: quiet,
+		Test:   &goplugin.ServeTestConfig{Context: sctx, ReattachConfigCh: reattach, CloseCh: closed},
+	})
+	var rc *goplugin.ReattachConfig
+	select {
+	case rc = <-reattach:
+	case <-time.After(o.Timeout):
+		stop()
+		return nil, fmt.Errorf("plugintest: the plugin did not start within %s", o.Timeout)
+	}
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  plugin.Handshake(),
+		VersionedPlugins: sets,
+		Plugins:          ps, // reattaching skips version negotiation, so no VersionedPlugins lookup
+		Reattach:         rc,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		GRPCDialOptions:  plugin.DialOptions(),
+		Logger:           quiet,
+	})
+	t.Cleanup(func() {
+		client.Kill()
+		stop()
+		<-closed
+	})
+	rpc, err := client.Client()
+	if err != nil {
+		return nil, fmt.Errorf("plugintest: connect: %w", err)
+	}
+	raw, err := rpc.Dispense(plugin.DispenseName)
 	if err != nil {
 		return nil, fmt.Errorf("plugintest: dispense: %w", err)
 	}
@@ -103,11 +145,12 @@ func Start(t testing.TB, p *plugin.Plugin, o Options) (*Harness, error) {
 			h.o.Address = h.info.Addresses[0] + ".localhost"
 		}
 	}
-	cfg := []byte("{}")
-	if o.Config != nil {
-		if cfg, err = json.Marshal(o.Config); err != nil {
-			return nil, fmt.Errorf("plugintest: config: %w", err)
-		}
+	cfg, err := json.Marshal(o.Config)
+	if err != nil {
+		return nil, fmt.Errorf("plugintest: config: %w", err)
+	}
+	if string(cfg) == "null" {
+		cfg = []byte("{}")
 	}
 	sch, err := plugin.CompileSchema(info.GetConfigSchema())
 	if err != nil {
@@ -121,11 +164,11 @@ func Start(t testing.TB, p *plugin.Plugin, o Options) (*Harness, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("plugintest: configure: %s", status.Convert(err).Message())
 	}
-	sctx, scancel := context.WithCancel(context.Background())
-	h.cancel = scancel
-	h.stream, err = h.remote.Exchange(sctx)
+	xctx, xcancel := context.WithCancel(context.Background())
+	h.cancel = xcancel
+	h.stream, err = h.remote.Exchange(xctx)
 	if err != nil {
-		scancel()
+		xcancel()
 		return nil, fmt.Errorf("plugintest: exchange: %w", err)
 	}
 	t.Cleanup(h.Close)
