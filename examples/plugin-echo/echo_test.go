@@ -108,7 +108,7 @@ func TestREADMEConfig(t *testing.T) {
 
 	r := router.New(router.Config{Sessions: session.NewTable(), Hosts: cfg.DomainNames()})
 	h, err := host.New(cfg.Plugins, host.Deps{
-		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Log:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Router: r, Events: event.New(), DataDir: t.TempDir(), Domain: cfg.Domains[0].Name,
 	})
 	if err != nil {
