@@ -9,8 +9,9 @@ import (
 // state has a tight loop for its common bytes; a state that needs a few
 // bytes of look-ahead (a reference, a UTF-8 sequence, "]]>", "<![CDATA[")
 // stops before them and is resumed at the same byte once more input has
-// arrived, so the state never has to remember a partial token shorter than
-// maxRef bytes. Each byte is otherwise scanned once.
+// arrived. No state has to remember half a token, and since such tokens are
+// at most maxRef bytes, scanning them again costs nothing; every other byte
+// is scanned once, whatever the sizes of the reads.
 
 type state uint8
 
@@ -57,8 +58,8 @@ func (d *Decoder) limit() int {
 	if d.inHeader {
 		m = maxHeader
 	}
-	if l := d.start + m; l < d.end {
-		return l
+	if d.end-d.start > m { // written so that a huge limit cannot overflow
+		return d.start + m
 	}
 	return d.end
 }

@@ -1,6 +1,8 @@
 package xml
 
 import (
+	"bytes"
+	stdxml "encoding/xml"
 	"io"
 	"strings"
 	"testing"
@@ -93,5 +95,21 @@ func BenchmarkSetAttrs(b *testing.B) {
 	b.ReportAllocs()
 	for range b.N {
 		buf = SetAttrs(buf[:0], raw, "from", "romeo@example.net/orchard", "-xml:lang", "")
+	}
+}
+
+// BenchmarkEncodingXML is the reference: encoding/xml reading the same mix
+// as tokens, without framing, checks or raw bytes.
+func BenchmarkEncodingXML(b *testing.B) {
+	data := []byte(header + strings.Repeat(benchBody, 100))
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for range b.N {
+		d := stdxml.NewDecoder(bytes.NewReader(data))
+		for {
+			if _, err := d.Token(); err != nil {
+				break
+			}
+		}
 	}
 }
