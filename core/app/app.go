@@ -25,6 +25,7 @@ import (
 	"github.com/extasis/extasis/core/config"
 	"github.com/extasis/extasis/core/disco"
 	"github.com/extasis/extasis/core/event"
+	"github.com/extasis/extasis/core/im"
 	"github.com/extasis/extasis/core/jid"
 	"github.com/extasis/extasis/core/router"
 	"github.com/extasis/extasis/core/sasl"
@@ -53,6 +54,7 @@ type App struct {
 	router   *router.Router
 	disco    *disco.Disco
 	c2s      *c2s.Server
+	im       *im.Service
 
 	mu      sync.Mutex
 	lns     []net.Listener
@@ -124,6 +126,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		Log:                a.log,
 		Router:             a.router,
 		Credentials:        a.credentials,
+		Lifecycle:          a.im,
 		SASLSecret:         secret,
 		Events:             a.events,
 		Metrics:            c2s.NewMetrics(a.reg),

@@ -30,6 +30,7 @@ type Session struct {
 	priority        int
 	presence        *stanza.Stanza // last broadcast presence (available), nil if none
 	rosterRequested bool
+	blockRequested  bool
 	carbons         bool
 	directed        map[jid.JID]struct{} // where directed presence went (RFC 6121 §4.6)
 
@@ -91,6 +92,16 @@ func (s *Session) SetPresence(p *stanza.Stanza, available bool, priority int) (i
 	return initial
 }
 
+// SetUnavailable records unavailable presence and reports whether the
+// session was available until now (so that unavailable is broadcast once).
+func (s *Session) SetUnavailable() (wasAvailable bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wasAvailable = s.available
+	s.available, s.priority, s.presence = false, 0, nil
+	return wasAvailable
+}
+
 // MarkInitialDone reports true the first time it is called.
 func (s *Session) MarkInitialDone() bool { return s.initialDone.CompareAndSwap(false, true) }
 
@@ -106,6 +117,21 @@ func (s *Session) RosterRequested() bool {
 func (s *Session) SetRosterRequested() {
 	s.mu.Lock()
 	s.rosterRequested = true
+	s.mu.Unlock()
+}
+
+// BlockListRequested reports whether the client fetched its block list
+// (XEP-0191 §3.2: such a session gets block and unblock pushes).
+func (s *Session) BlockListRequested() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.blockRequested
+}
+
+// SetBlockListRequested marks the session as interested in block pushes.
+func (s *Session) SetBlockListRequested() {
+	s.mu.Lock()
+	s.blockRequested = true
 	s.mu.Unlock()
 }
 
