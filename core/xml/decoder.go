@@ -150,7 +150,28 @@ type nameCache [32]string
 const maxCachedName = 64
 
 func (d *Decoder) intern(b []byte) string {
-	if len(b) == 0 {
+	// The names on nearly every stanza first: a small switch is cheaper
+	// than the cache's hash and comparison.
+	switch string(b) {
+	case "to":
+		return "to"
+	case "from":
+		return "from"
+	case "type":
+		return "type"
+	case "id":
+		return "id"
+	case "lang":
+		return "lang"
+	case "message":
+		return "message"
+	case "presence":
+		return "presence"
+	case "iq":
+		return "iq"
+	case "body":
+		return "body"
+	case "":
 		return ""
 	}
 	h := (uint(len(b))*31 + uint(b[0])*7 + uint(b[len(b)-1])) % uint(len(d.names))

@@ -657,12 +657,13 @@ func (d *Decoder) resolve(depth int32) (string, int) {
 	}
 	// Quadratic, but MaxAttrs bounds it and tags rarely have more than a few
 	// attributes; the length test rejects most pairs.
+	buf := d.buf[d.start:]
 	for x := 1; x < len(d.attrs); x++ {
 		ax := &d.attrs[x]
-		nx := d.bytes(ax.nOff, ax.nLen)
+		nx := buf[ax.nOff : ax.nOff+ax.nLen]
 		for y := 0; y < x; y++ {
 			ay := &d.attrs[y]
-			if ay.nLen == ax.nLen && string(d.bytes(ay.nOff, ay.nLen)) == string(nx) {
+			if ay.nLen == ax.nLen && buf[ay.nOff] == nx[0] && string(buf[ay.nOff:ay.nOff+ay.nLen]) == string(nx) {
 				return "", d.fail(d.start+int(ax.nOff), NotWellFormed, "duplicate attribute")
 			}
 			if d.nprefixed > 1 && d.aspace[x] != "" && d.aspace[x] == d.aspace[y] && ax.nLen-ax.colon == ay.nLen-ay.colon &&
