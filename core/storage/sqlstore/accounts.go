@@ -53,7 +53,7 @@ func checkCredentials(creds []storage.Credential) error {
 
 func (s *Store) insertCredentials(ctx context.Context, tx *sql.Tx, bare string, creds []storage.Credential) error {
 	for _, c := range creds {
-		if _, err := tx.ExecContext(ctx,
+		if _, err := s.txExec(ctx, tx,
 			`INSERT INTO credentials (jid, hash, salt, iterations, stored_key, server_key) VALUES ($1, $2, $3, $4, $5, $6)`,
 			bare, string(c.Hash), nonNil(c.Salt), c.Iterations, c.StoredKey, c.ServerKey); err != nil {
 			return err
@@ -86,7 +86,7 @@ func (s *Store) CreateAccount(ctx context.Context, a storage.Account) error {
 	// 0, so that a client still caching the roster of a deleted account of
 	// the same name never finds its version valid for the new one.
 	base := now().UnixMicro()
-	if _, err := tx.ExecContext(ctx,
+	if _, err := s.txExec(ctx, tx,
 		`INSERT INTO accounts (jid, domain, created, roster_version, roster_floor) VALUES ($1, $2, $3, $4, $4)`,
 		bare, a.JID.Domain(), created.UnixMicro(), base); err != nil {
 		return s.fail("create account "+bare, err)
@@ -185,7 +185,7 @@ func (s *Store) SetCredentials(ctx context.Context, bare jid.JID, creds []storag
 	// The no-op update takes the account's row lock on PostgreSQL, so two
 	// concurrent replacements run one after the other instead of colliding
 	// on the primary key.
-	res, err := tx.ExecContext(ctx, `UPDATE accounts SET created = created WHERE jid = $1`, b)
+	res, err := s.txExec(ctx, tx, `UPDATE accounts SET created = created WHERE jid = $1`, b)
 	if err != nil {
 		return s.fail("set credentials", err)
 	}
@@ -195,7 +195,7 @@ func (s *Store) SetCredentials(ctx context.Context, bare jid.JID, creds []storag
 		}
 		return fmt.Errorf("sqlstore: account %s: %w", b, storage.ErrNotFound)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE jid = $1`, b); err != nil {
+	if _, err := s.txExec(ctx, tx, `DELETE FROM credentials WHERE jid = $1`, b); err != nil {
 		return s.fail("set credentials", err)
 	}
 	if err := s.insertCredentials(ctx, tx, b, creds); err != nil {

@@ -61,7 +61,7 @@ func (s *Store) Block(ctx context.Context, ownerJID jid.JID, items []jid.JID) er
 	}
 	defer tx.Rollback()
 	for _, it := range items {
-		if _, err := tx.ExecContext(ctx,
+		if _, err := s.txExec(ctx, tx,
 			`INSERT INTO blocked (owner, item) VALUES ($1, $2) ON CONFLICT (owner, item) DO NOTHING`, o, it.String()); err != nil {
 			return s.fail("block", err)
 		}
@@ -92,7 +92,7 @@ func (s *Store) Unblock(ctx context.Context, ownerJID jid.JID, items []jid.JID) 
 	}
 	defer tx.Rollback()
 	for _, it := range items {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM blocked WHERE owner = $1 AND item = $2`, o, it.String()); err != nil {
+		if _, err := s.txExec(ctx, tx, `DELETE FROM blocked WHERE owner = $1 AND item = $2`, o, it.String()); err != nil {
 			return s.fail("unblock", err)
 		}
 	}

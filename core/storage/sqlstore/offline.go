@@ -28,12 +28,12 @@ func (s *Store) StoreOffline(ctx context.Context, ownerJID jid.JID, raw []byte, 
 	}
 	defer tx.Rollback()
 	var n int
-	err = tx.QueryRowContext(ctx,
+	err = s.txQueryRow(ctx, tx,
 		`UPDATE accounts SET offline_count = offline_count + 1
 		 WHERE jid = $1 AND ($2 <= 0 OR offline_count < $2) RETURNING offline_count`, o, max).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		var one int
-		err = tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE jid = $1`, o).Scan(&one)
+		err = s.txQueryRow(ctx, tx, `SELECT 1 FROM accounts WHERE jid = $1`, o).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("sqlstore: account %s: %w", o, storage.ErrNotFound)
 		}
@@ -45,7 +45,7 @@ func (s *Store) StoreOffline(ctx context.Context, ownerJID jid.JID, raw []byte, 
 		return 0, s.fail("store offline", err)
 	}
 	var id int64
-	if err := tx.QueryRowContext(ctx,
+	if err := s.txQueryRow(ctx, tx,
 		`INSERT INTO offline_messages (owner, raw, stored) VALUES ($1, $2, $3) RETURNING id`,
 		o, nonNil(raw), now().UnixMicro()).Scan(&id); err != nil {
 		return 0, s.fail("store offline", err)
@@ -105,7 +105,7 @@ func (s *Store) DeleteOffline(ctx context.Context, ownerJID jid.JID, upTo int64)
 		return s.fail("delete offline", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `DELETE FROM offline_messages WHERE owner = $1 AND id <= $2`, o, upTo)
+	res, err := s.txExec(ctx, tx, `DELETE FROM offline_messages WHERE owner = $1 AND id <= $2`, o, upTo)
 	if err != nil {
 		return s.fail("delete offline", err)
 	}
@@ -116,7 +116,7 @@ func (s *Store) DeleteOffline(ctx context.Context, ownerJID jid.JID, upTo int64)
 	if n == 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx,
+	if _, err := s.txExec(ctx, tx,
 		`UPDATE accounts SET offline_count = offline_count - $2 WHERE jid = $1`, o, n); err != nil {
 		return s.fail("delete offline", err)
 	}

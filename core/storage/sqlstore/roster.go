@@ -145,7 +145,7 @@ func (s *Store) RosterItem(ctx context.Context, ownerJID, contact jid.JID) (stor
 // writer does.
 func (s *Store) bumpRoster(ctx context.Context, tx *sql.Tx, o string) (int64, error) {
 	var v int64
-	err := tx.QueryRowContext(ctx,
+	err := s.txQueryRow(ctx, tx,
 		`UPDATE accounts SET roster_version = roster_version + 1 WHERE jid = $1 RETURNING roster_version`, o).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("sqlstore: account %s: %w", o, storage.ErrNotFound)
@@ -176,7 +176,7 @@ func (s *Store) PutRosterItem(ctx context.Context, ownerJID jid.JID, it storage.
 	}
 	if maxItems > 0 {
 		var total, self int
-		if err := tx.QueryRowContext(ctx,
+		if err := s.txQueryRow(ctx, tx,
 			`SELECT count(*), count(CASE WHEN contact = $2 THEN 1 END) FROM roster_items WHERE owner = $1`,
 			o, contact).Scan(&total, &self); err != nil {
 			return 0, s.fail("put roster item", err)
@@ -185,7 +185,7 @@ func (s *Store) PutRosterItem(ctx context.Context, ownerJID jid.JID, it storage.
 			return 0, fmt.Errorf("sqlstore: roster of %s holds %d items: %w", o, total, storage.ErrQuota)
 		}
 	}
-	if _, err := tx.ExecContext(ctx,
+	if _, err := s.txExec(ctx, tx,
 		`INSERT INTO roster_items (owner, contact, name, group_names, subscription, ask, approved, version)
 		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		 ON CONFLICT (owner, contact) DO UPDATE SET name = excluded.name, group_names = excluded.group_names,
@@ -193,7 +193,7 @@ func (s *Store) PutRosterItem(ctx context.Context, ownerJID jid.JID, it storage.
 		o, contact, it.Name, encodeGroups(it.Groups), int16(it.Subscription), it.Ask, it.Approved, v); err != nil {
 		return 0, s.fail("put roster item", err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM roster_tombstones WHERE owner = $1 AND contact = $2`, o, contact); err != nil {
+	if _, err := s.txExec(ctx, tx, `DELETE FROM roster_tombstones WHERE owner = $1 AND contact = $2`, o, contact); err != nil {
 		return 0, s.fail("put roster item", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -222,7 +222,7 @@ func (s *Store) DeleteRosterItem(ctx context.Context, ownerJID, contactJID jid.J
 	if err != nil {
 		return 0, s.fail("delete roster item", err)
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM roster_items WHERE owner = $1 AND contact = $2`, o, contact)
+	res, err := s.txExec(ctx, tx, `DELETE FROM roster_items WHERE owner = $1 AND contact = $2`, o, contact)
 	if err != nil {
 		return 0, s.fail("delete roster item", err)
 	}
@@ -232,13 +232,13 @@ func (s *Store) DeleteRosterItem(ctx context.Context, ownerJID, contactJID jid.J
 		}
 		return 0, fmt.Errorf("sqlstore: roster item %s of %s: %w", contact, o, storage.ErrNotFound)
 	}
-	if _, err := tx.ExecContext(ctx,
+	if _, err := s.txExec(ctx, tx,
 		`INSERT INTO roster_tombstones (owner, contact, version) VALUES ($1, $2, $3)
 		 ON CONFLICT (owner, contact) DO UPDATE SET version = excluded.version`, o, contact, v); err != nil {
 		return 0, s.fail("delete roster item", err)
 	}
 	var cut int64
-	err = tx.QueryRowContext(ctx,
+	err = s.txQueryRow(ctx, tx,
 		`SELECT version FROM roster_tombstones WHERE owner = $1 ORDER BY version DESC LIMIT 1 OFFSET $2`,
 		o, s.opts.RosterTombstones).Scan(&cut)
 	switch {
@@ -246,10 +246,10 @@ func (s *Store) DeleteRosterItem(ctx context.Context, ownerJID, contactJID jid.J
 	case err != nil:
 		return 0, s.fail("delete roster item", err)
 	default:
-		if _, err := tx.ExecContext(ctx, `DELETE FROM roster_tombstones WHERE owner = $1 AND version <= $2`, o, cut); err != nil {
+		if _, err := s.txExec(ctx, tx, `DELETE FROM roster_tombstones WHERE owner = $1 AND version <= $2`, o, cut); err != nil {
 			return 0, s.fail("delete roster item", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET roster_floor = $2 WHERE jid = $1`, o, cut); err != nil {
+		if _, err := s.txExec(ctx, tx, `UPDATE accounts SET roster_floor = $2 WHERE jid = $1`, o, cut); err != nil {
 			return 0, s.fail("delete roster item", err)
 		}
 	}

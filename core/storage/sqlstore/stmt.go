@@ -6,13 +6,15 @@ import (
 	"sync"
 )
 
-// stmtCache keeps prepared read statements for SQLite. Preparing costs as much
+// stmtCache keeps prepared statements for SQLite. Preparing costs as much
 // CPU as running a primary-key lookup, and modernc's driver does not cache;
 // pgx caches prepared statements per connection by itself, so PostgreSQL
 // does not use this.
 type stmtCache struct {
-	mu sync.Mutex
-	m  map[stmtKey]*sql.Stmt
+	mu      sync.Mutex
+	m       map[stmtKey]*sql.Stmt
+	pending map[stmtKey]bool // being prepared in the background
+	closed  bool
 }
 
 type stmtKey struct {
@@ -39,7 +41,7 @@ func (c *stmtCache) get(ctx context.Context, db *sql.DB, q string) (*sql.Stmt, e
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old := c.m[k]; old != nil {
+	if old := c.m[k]; old != nil || c.closed {
 		st.Close()
 		return old, nil
 	}
@@ -60,6 +62,7 @@ func (c *stmtCache) close() {
 		st.Close()
 	}
 	c.m = nil
+	c.closed = true
 }
 
 // queryRow runs a single-row read on the read pool.
@@ -80,6 +83,46 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 	return st.QueryContext(ctx, args...)
 }
 
-// Writes are not cached: preparing on the single writer connection while a
-// transaction holds it would wait for that transaction forever, and a
-// statement prepared inside the transaction dies with it.
+// cached returns the statement for q on db if it is prepared already; if
+// not, it starts preparing it in the background and returns nil. Inside a
+// transaction on the single SQLite writer, preparing on the pool would wait
+// for the connection the transaction holds, forever; the background
+// goroutine instead waits until the transaction ends.
+func (c *stmtCache) cached(db *sql.DB, q string) *sql.Stmt {
+	if c == nil {
+		return nil
+	}
+	k := stmtKey{db, q}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.m[k]; st != nil || c.closed || c.pending[k] {
+		return st
+	}
+	if c.pending == nil {
+		c.pending = map[stmtKey]bool{}
+	}
+	c.pending[k] = true
+	go func() {
+		c.get(context.Background(), db, q)
+		c.mu.Lock()
+		delete(c.pending, k)
+		c.mu.Unlock()
+	}()
+	return nil
+}
+
+// txExec and txQueryRow run q in tx, through the prepared statement once
+// there is one.
+func (s *Store) txExec(ctx context.Context, tx *sql.Tx, q string, args ...any) (sql.Result, error) {
+	if st := s.stmts.cached(s.w, q); st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, q, args...)
+}
+
+func (s *Store) txQueryRow(ctx context.Context, tx *sql.Tx, q string, args ...any) *sql.Row {
+	if st := s.stmts.cached(s.w, q); st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, q, args...)
+}
