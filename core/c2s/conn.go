@@ -729,6 +729,9 @@ func (c *conn) kill() {
 // end runs once when the read loop returns: the session is detached for
 // resumption or ended.
 func (c *conn) end() {
+	if c.out != nil {
+		c.out.awaitClose(c)
+	}
 	c.kill()
 	if c.timer != nil {
 		c.timer.Stop()

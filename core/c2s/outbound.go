@@ -43,6 +43,10 @@ type outbound struct {
 	final    bool  // the stream was closed on purpose: no resumption
 	closing  []byte
 	closeFor *conn
+	// closeDone is closed when the final bytes for closeFor were written
+	// or can no longer be, so that the read loop waits for them before it
+	// closes the transport.
+	closeDone chan struct{}
 
 	// XEP-0198
 	sm        bool
@@ -125,9 +129,11 @@ func (o *outbound) flush(c *conn) {
 			if o.closing != nil && o.closeFor == c {
 				final := o.closing
 				o.closing = nil
+				done := o.closeDone
 				o.mu.Unlock()
 				c.writeSync(final)
 				c.kill()
+				close(done)
 				return
 			}
 			o.mu.Unlock()
@@ -162,6 +168,10 @@ func (o *outbound) flush(c *conn) {
 			}
 			if o.flushFor == c {
 				o.flushFor = nil
+			}
+			if o.closing != nil && o.closeFor == c {
+				o.closing = nil
+				close(o.closeDone)
 			}
 			o.mu.Unlock()
 			c.kill()
@@ -259,13 +269,36 @@ func (o *outbound) closeWith(c *conn, final []byte) {
 		c.kill()
 		return
 	}
-	o.closing, o.closeFor = final, c
+	o.closing, o.closeFor, o.closeDone = final, c, make(chan struct{})
 	if o.flushFor != c {
 		o.flushFor = c
 		go o.flush(c)
 	}
 	o.mu.Unlock()
-	time.AfterFunc(5*time.Second, c.kill)
+	time.AfterFunc(closeGrace, c.kill)
+}
+
+// closeGrace is how long a peer that does not read gets to take the final
+// bytes of its stream.
+const closeGrace = 5 * time.Second
+
+// awaitClose waits until the final bytes queued by closeWith for c are
+// written (or the grace period is over): the read loop ends right after
+// it asks for a stream error, and closing the transport then would lose it.
+func (o *outbound) awaitClose(c *conn) {
+	o.mu.Lock()
+	done := o.closeDone
+	pending := o.closeFor == c && done != nil
+	o.mu.Unlock()
+	if !pending {
+		return
+	}
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // transportGone runs when c's read loop ends: resume later, or end now.
