@@ -704,11 +704,23 @@ func (c *conn) closeStream(cond, text string) {
 		}
 		b = append(b, "</stream:error>"...)
 	}
+	var end []byte
 	if c.ws {
-		b = append(b, "<close xmlns='"+stanza.NSFraming+"'/>"...)
+		end = []byte("<close xmlns='" + stanza.NSFraming + "'/>")
 	} else {
-		b = append(b, "</stream:stream>"...)
+		end = []byte("</stream:stream>")
 	}
+	if c.ws && len(b) > 0 {
+		// RFC 7395 §3.3.3: every WebSocket message is one element, so the
+		// error and <close/> go out as two writes (two messages).
+		if c.out != nil && c.out.attachedTo(c) {
+			c.out.SendRaw(b)
+		} else {
+			c.writeSync(b)
+		}
+		b = nil
+	}
+	b = append(b, end...)
 	if c.out != nil && c.out.attachedTo(c) {
 		c.out.closeWith(c, b)
 		return
