@@ -207,7 +207,7 @@ func testRegisterOpen(t *testing.T, s storage.Store, ks storage.APIKeys) {
 
 func testRegisterQuotaRace(t *testing.T, s storage.Store, ks storage.APIKeys) {
 	tests := []struct {
-		name               string
+		name                string
 		quota, prefill, try int
 	}{
 		{"last slot", 3, 2, 2},
