@@ -25,16 +25,17 @@ type Config struct {
 	// The EXTASIS_STORAGE environment variable overrides it.
 	Storage string `yaml:"storage"`
 	// Domains are the virtual hosts served, each with its own certificate.
-	Domains []Domain  `yaml:"domains"`
-	Log     Log       `yaml:"log"`
-	C2S     C2S       `yaml:"c2s"`
-	HTTP    HTTP      `yaml:"http"`
-	Limits  Limits    `yaml:"limits"`
-	Plugins Plugins   `yaml:"plugins"`
-	IM      IM        `yaml:"im"`
-	Auth    Auth      `yaml:"auth"`
-	Admins  []string  `yaml:"admins"`
-	Version VersionIQ `yaml:"version"`
+	Domains  []Domain  `yaml:"domains"`
+	Log      Log       `yaml:"log"`
+	C2S      C2S       `yaml:"c2s"`
+	HTTP     HTTP      `yaml:"http"`
+	Limits   Limits    `yaml:"limits"`
+	Plugins  Plugins   `yaml:"plugins"`
+	IM       IM        `yaml:"im"`
+	Auth     Auth      `yaml:"auth"`
+	Register Register  `yaml:"register"`
+	Admins   []string  `yaml:"admins"`
+	Version  VersionIQ `yaml:"version"`
 }
 
 // Domain is one virtual host.
@@ -109,6 +110,32 @@ type Auth struct {
 	Iterations int `yaml:"iterations"` // PBKDF2 iterations for new credentials
 }
 
+// Register configures in-band registration (XEP-0077). Accounts are
+// created only by forms signed with an API key (XEP-0348; extasis apikey
+// create) unless Open is set.
+type Register struct {
+	// Enabled offers registration at all; false answers every request with
+	// not-allowed. Password change and removal by logged-in users stay.
+	Enabled bool `yaml:"enabled"`
+	// Open also accepts unsigned registrations, limited per IP address.
+	Open bool `yaml:"open"`
+	// OpenRatePerIP is how many unsigned registrations one IP address may
+	// make per hour.
+	OpenRatePerIP int `yaml:"open_rate_per_ip"`
+	// TimestampWindow: a signature's oauth_timestamp may differ from the
+	// server's clock by at most this much.
+	TimestampWindow Duration `yaml:"timestamp_window"`
+	// NonceTTL is how long used nonces are remembered; at least twice
+	// TimestampWindow, so a nonce is kept as long as its timestamp is valid.
+	NonceTTL Duration `yaml:"nonce_ttl"`
+	// TokenTTL is how long the oauth_token of a registration form is valid.
+	TokenTTL Duration `yaml:"token_ttl"`
+	// MinPasswordLength is the shortest password accepted, in characters.
+	MinPasswordLength int `yaml:"min_password_length"`
+	// AllowRemove lets logged-in users delete their own account.
+	AllowRemove bool `yaml:"allow_remove"`
+}
+
 // VersionIQ configures XEP-0092 answers.
 type VersionIQ struct {
 	HideOS bool `yaml:"hide_os"`
@@ -166,7 +193,16 @@ func Default() *Config {
 			ResumeTimeout: Duration(5 * time.Minute),
 			SMMaxUnacked:  5000,
 		},
-		Auth:    Auth{Iterations: 10000},
+		Auth: Auth{Iterations: 10000},
+		Register: Register{
+			Enabled:           true,
+			OpenRatePerIP:     3,
+			TimestampWindow:   Duration(5 * time.Minute),
+			NonceTTL:          Duration(10 * time.Minute),
+			TokenTTL:          Duration(5 * time.Minute),
+			MinPasswordLength: 8,
+			AllowRemove:       true,
+		},
 		Plugins: Plugins{Dir: "./plugins"},
 	}
 }
@@ -289,6 +325,14 @@ func (c *Config) Validate() error {
 	durRng("c2s.auth_timeout", c.C2S.AuthTimeout, time.Second, time.Hour)
 	durRng("limits.auth_backoff", c.Limits.AuthBackoff, 0, time.Hour)
 	durRng("im.resume_timeout", c.IM.ResumeTimeout, 0, 24*time.Hour)
+	rng("register.open_rate_per_ip", int64(c.Register.OpenRatePerIP), 1, 100_000)
+	rng("register.min_password_length", int64(c.Register.MinPasswordLength), 1, 1024)
+	durRng("register.timestamp_window", c.Register.TimestampWindow, 10*time.Second, 24*time.Hour)
+	durRng("register.nonce_ttl", c.Register.NonceTTL, 20*time.Second, 7*24*time.Hour)
+	durRng("register.token_ttl", c.Register.TokenTTL, 10*time.Second, time.Hour)
+	if c.Register.NonceTTL < 2*c.Register.TimestampWindow {
+		bad("register.nonce_ttl", "%s must be at least twice register.timestamp_window (%s), or a replay inside the window would pass", time.Duration(c.Register.NonceTTL), time.Duration(c.Register.TimestampWindow))
+	}
 	for i, a := range c.Admins {
 		if j, err := jid.Parse(a); err != nil || !j.IsBare() || j.Local() == "" {
 			bad(fmt.Sprintf("admins[%d]", i), "%q is not a bare user JID", a)
