@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -201,11 +202,7 @@ func (c *conn) streamOpen(attrs []xml.RawAttr) bool {
 		return false
 	}
 	if !c.srv.cfg.Router.IsHost(host) {
-		first := ""
-		if hs := c.srv.cfg.Router.Hosts(); len(hs) > 0 {
-			first = hs[0]
-		}
-		c.writeHeader(first)
+		c.writeHeader(c.anyHost())
 		c.closeStream("host-unknown", "this server does not serve "+truncate(to, 100))
 		return false
 	}
@@ -217,6 +214,21 @@ func (c *conn) streamOpen(attrs []xml.RawAttr) bool {
 	}
 	c.writeFeatures()
 	return true
+}
+
+// anyHost is the domain to put in a stream header before the client named
+// one we serve: RFC 6120 §4.7.1 wants the header from the server's own
+// domain even when it only carries an error. The smallest name, so that it
+// does not change from one connection to the next.
+func (c *conn) anyHost() string {
+	if c.domain != "" {
+		return c.domain
+	}
+	hs := c.srv.cfg.Router.Hosts()
+	if len(hs) == 0 {
+		return ""
+	}
+	return slices.Min(hs)
 }
 
 func truncate(s string, n int) string {
@@ -689,7 +701,7 @@ func (c *conn) closeStream(cond, text string) {
 		if c.streamID == "" {
 			// No header sent yet on this stream: send one so the error parses.
 			c.streamID = newID()
-			c.writeHeader(c.domain)
+			c.writeHeader(c.anyHost())
 		}
 		if c.ws {
 			b = append(b, "<stream:error xmlns:stream='"+stanza.NSStream+"'>"...)
