@@ -1,0 +1,187 @@
+package extasis.provisioning_test
+
+import rego.v1
+
+import data.extasis.provisioning
+
+base := {
+	"action": "read", "thing": "meter@d", "owner": "alice@d",
+	"requester": "bob@o", "domain": "o",
+	"tokens": {"service": [], "device": [], "user": []},
+	"nodes": [], "categories": ["m", "i"], "fields": [], "params": [],
+	"rules": [],
+}
+
+req(patch) := object.union(base, patch)
+
+rule(patch) := object.union(
+	{
+		"id": 1, "action": "read", "node": null, "origin": "jid", "remote": "bob@o", "allow": true,
+		"categories": null, "fields": null, "params": null,
+	},
+	patch,
+)
+
+test_unclaimed_denied if {
+	d := provisioning.decision with input as req({"owner": ""})
+	d.allow == false
+	d.reason == "unclaimed"
+	d.ask == false
+}
+
+test_owner_gets_everything if {
+	d := provisioning.decision with input as req({"requester": "alice@d", "fields": ["Power"]})
+	d.allow
+	d.reason == "owner"
+	d.categories == ["m", "i"]
+	d.fields == ["Power"]
+}
+
+test_no_rule_denies_and_asks if {
+	d := provisioning.decision with input as base
+	d.allow == false
+	d.reason == "no rule"
+	d.ask
+}
+
+test_jid_rule_partial_fields if {
+	r := rule({"categories": ["m"], "fields": ["Power", "Energy"]})
+	d := provisioning.decision with input as req({"rules": [r], "fields": ["Power", "Serial"]})
+	d.allow
+	d.categories == ["m"]
+	d.fields == ["Power"]
+	d.rules == [1]
+	d.ask == false
+}
+
+test_all_fields_asked_gets_rule_list if {
+	r := rule({"fields": ["Power", "Energy"]})
+	d := provisioning.decision with input as req({"rules": [r]})
+	d.fields == ["Energy", "Power"]
+	d.categories == ["i", "m"]
+}
+
+test_unrestricted_rule_keeps_all_fields if {
+	d := provisioning.decision with input as req({"rules": [rule({})]})
+	d.allow
+	d.fields == null
+}
+
+test_empty_intersection_is_denial if {
+	r := rule({"fields": ["Energy"]})
+	d := provisioning.decision with input as req({"rules": [r], "fields": ["Power"]})
+	d.allow == false
+	d.reason == "denied by rule"
+	d.ask == false
+}
+
+test_category_intersection_empty_is_denial if {
+	r := rule({"categories": ["h"]})
+	d := provisioning.decision with input as req({"rules": [r]})
+	d.allow == false
+}
+
+test_negative_rule if {
+	d := provisioning.decision with input as req({"rules": [rule({"allow": false})]})
+	d.allow == false
+	d.reason == "denied by rule"
+	d.ask == false
+}
+
+test_other_party_not_covered if {
+	d := provisioning.decision with input as req({"requester": "eve@o", "rules": [rule({})]})
+	d.allow == false
+	d.ask
+}
+
+test_domain_rule if {
+	r := rule({"origin": "domain", "remote": "o"})
+	d := provisioning.decision with input as req({"requester": "eve@o", "rules": [r]})
+	d.allow
+	e := provisioning.decision with input as req({"requester": "eve@x", "domain": "x", "rules": [r]})
+	e.allow == false
+}
+
+test_everyone_rule if {
+	r := rule({"origin": "all", "remote": ""})
+	d := provisioning.decision with input as req({"requester": "eve@x", "domain": "x", "rules": [r]})
+	d.allow
+}
+
+test_jid_beats_domain if {
+	deny_domain := rule({"id": 1, "origin": "domain", "remote": "o", "allow": false})
+	allow_jid := rule({"id": 2})
+	d := provisioning.decision with input as req({"rules": [allow_jid, deny_domain]})
+	d.allow
+	e := provisioning.decision with input as req({"requester": "eve@o", "rules": [allow_jid, deny_domain]})
+	e.allow == false
+	e.ask == false
+}
+
+test_latest_answer_wins if {
+	d := provisioning.decision with input as req({"rules": [rule({"id": 1}), rule({"id": 2, "allow": false})]})
+	d.allow == false
+	e := provisioning.decision with input as req({"rules": [rule({"id": 1, "allow": false}), rule({"id": 2})]})
+	e.allow
+}
+
+test_tokens_add_up if {
+	t1 := rule({"id": 1, "origin": "user", "remote": "p:u1", "fields": ["A"]})
+	t2 := rule({"id": 2, "origin": "user", "remote": "p:u2", "fields": ["B"]})
+	tokens := {"service": [], "device": [], "user": ["p:u1", "p:u2"]}
+	d := provisioning.decision with input as req({"requester": "eve@x", "domain": "x", "tokens": tokens, "rules": [t1, t2]})
+	d.allow
+	d.fields == ["A", "B"]
+}
+
+test_node_rule_beats_device_rule if {
+	n := {"id": "lamp", "src": "", "pt": ""}
+	device_deny := rule({"id": 1, "allow": false})
+	node_allow := rule({"id": 2, "node": n, "origin": "all", "remote": ""})
+	d := provisioning.decision with input as req({"nodes": [n], "rules": [device_deny, node_allow]})
+	d.allow
+	d.nodes == [n]
+}
+
+test_nodes_partially_granted if {
+	a := {"id": "a", "src": "s", "pt": ""}
+	b := {"id": "b", "src": "s", "pt": ""}
+	d := provisioning.decision with input as req({"nodes": [a, b], "rules": [rule({"node": a})]})
+	d.allow
+	d.nodes == [a]
+	d.ask
+}
+
+test_nodes_get_common_fields if {
+	a := {"id": "a", "src": "", "pt": ""}
+	b := {"id": "b", "src": "", "pt": ""}
+	ra := rule({"id": 1, "node": a, "fields": ["X", "Y"]})
+	rb := rule({"id": 2, "node": b, "fields": ["Y", "Z"]})
+	d := provisioning.decision with input as req({"nodes": [a, b], "rules": [ra, rb]})
+	d.allow
+	d.fields == ["Y"]
+}
+
+test_control_parameters if {
+	r := rule({"action": "control", "params": ["On"]})
+	d := provisioning.decision with input as req({"action": "control", "categories": [], "params": ["On", "Brightness"], "rules": [r]})
+	d.allow
+	d.params == ["On"]
+	e := provisioning.decision with input as req({"action": "control", "categories": [], "params": ["Brightness"], "rules": [r]})
+	e.allow == false
+}
+
+test_read_rule_does_not_allow_control if {
+	d := provisioning.decision with input as req({"action": "control", "categories": [], "rules": [rule({})]})
+	d.allow == false
+	d.ask
+}
+
+test_friend if {
+	r := rule({"action": "friend"})
+	d := provisioning.decision with input as req({"action": "friend", "categories": [], "rules": [r]})
+	d.allow
+	e := provisioning.decision with input as req({"action": "friend", "categories": [], "requester": "eve@o"})
+	e.allow == false
+	e.ask
+}
