@@ -436,3 +436,28 @@ func TestMemoryLimitIsApplied(t *testing.T) {
 	}
 	t.Error("no address-space line in /proc/pid/limits")
 }
+
+func TestInspect(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    config.Plugin
+		want error
+	}{
+		{"ok", echoPlugin(map[string]any{"prefix": "x"}), nil},
+		{"bad config", echoPlugin(map[string]any{"prefix": true}), ErrConfig},
+		{"version", config.Plugin{Name: "future", Path: "testplugin-v2", SHA256: bins.v2Sum}, ErrProtocol},
+		{"checksum", config.Plugin{Name: "echo", Path: "plugin-echo", SHA256: bins.testSum}, ErrChecksum},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			info, err := Inspect(ctx, bins.dir, tc.p, nil)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if tc.want == nil && (info.Name != "echo" || len(info.Addresses) != 1 || len(info.ConfigSchema) == 0) {
+				t.Errorf("info %+v", info)
+			}
+		})
+	}
+}

@@ -109,7 +109,9 @@ func (p *managed) launch(ctx context.Context) (*instance, error) {
 		pr.client.Kill()
 		return nil, err
 	}
-	if p.addr == "" && len(pr.info.Addresses) > 0 {
+	// The address is chosen once, at the first start: the router knows the
+	// plugin under it from then on.
+	if !p.started && p.addr == "" && len(pr.info.Addresses) > 0 {
 		if p.h.deps.Domain == "" {
 			return fail(pluginErr(p.name, fmt.Errorf("%w: no address configured and no domain to put %q under", ErrStart, pr.info.Addresses[0])))
 		}

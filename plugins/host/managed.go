@@ -29,6 +29,7 @@ type managed struct {
 	m       *pluginMetrics
 
 	addr       string // fixed at the first start
+	started    bool   // set after the first start; only supervise reads it then
 	unregister func()
 	cur        atomic.Pointer[instance] // nil while down
 
@@ -94,6 +95,7 @@ func (p *managed) start(ctx context.Context) error {
 		}
 		p.unregister = unreg
 	}
+	p.started = true
 	p.cur.Store(inst)
 	p.m.up.Set(1)
 	p.setState("running", "", inst.pid)
