@@ -143,8 +143,22 @@ func (o *outbound) flush(c *conn) {
 		o.queue = o.spare[:0]
 		o.spare = nil
 		o.queued = 0
+		// With stream management the batch counts as sent before it is
+		// written: the client may acknowledge it before this goroutine runs
+		// again, and an <a/> for stanzas not yet counted would look like a
+		// protocol violation. If the write fails they stay unacknowledged,
+		// to be re-sent on resumption or handed back when the session ends.
+		sm := o.sm
+		if sm {
+			for _, it := range batch {
+				if it.st != nil && !it.resend {
+					o.outCount++
+					o.unacked = append(o.unacked, it.st)
+				}
+			}
+		}
 		askAck := false
-		if o.sm && !o.askedAck && len(o.unacked)+len(batch) >= 5 {
+		if sm && !o.askedAck && len(o.unacked) >= 5 {
 			o.askedAck, askAck = true, true
 		}
 		o.mu.Unlock()
@@ -153,15 +167,16 @@ func (o *outbound) flush(c *conn) {
 
 		o.mu.Lock()
 		if err != nil {
-			// Keep what was not acknowledged: it is re-sent on resumption or
-			// re-routed when the session ends.
-			rest := make([]item, 0, len(batch)+len(o.queue))
-			for _, it := range batch {
-				if it.st != nil && !it.resend {
-					rest = append(rest, it)
+			if !sm {
+				// Keep what was not written: re-routed when the session ends.
+				rest := make([]item, 0, len(batch)+len(o.queue))
+				for _, it := range batch {
+					if it.st != nil && !it.resend {
+						rest = append(rest, it)
+					}
 				}
+				o.queue = append(rest, o.queue...)
 			}
-			o.queue = append(rest, o.queue...)
 			o.queued = 0
 			for _, it := range o.queue {
 				o.queued += len(it.bytes())
@@ -176,12 +191,6 @@ func (o *outbound) flush(c *conn) {
 			o.mu.Unlock()
 			c.kill()
 			return
-		}
-		for _, it := range batch {
-			if it.st != nil && !it.resend && o.sm {
-				o.outCount++
-				o.unacked = append(o.unacked, it.st)
-			}
 		}
 		clear(batch)
 		o.spare = batch[:0]
