@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Unicode", testUnicode},
 		{"HostileStrings", testHostile},
 		{"CancelledContext", testCancelled},
+		{"Provisioning", testProvisioning},
 		{"APIKeys", testAPIKeys},
 	}
 	for _, tt := range tests {
