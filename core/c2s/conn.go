@@ -633,6 +633,14 @@ func (c *conn) bound(f *xml.Frame) bool {
 		}
 		return true
 	}
+	if kind == stanza.IQ {
+		if e, bad := iqShapeError(st); bad {
+			if st.IsIQRequest() || (st.Type != "result" && st.Type != "error") {
+				c.out.Send(stanza.Build(stanza.IQ, c.sess.JID().DomainJID(), c.sess.JID(), "error", st.ID, stanza.ErrorElement(e)))
+			}
+			return true
+		}
+	}
 	if kind == stanza.IQ && st.Type == "set" && st.Payload.Space == stanza.NSSession && (st.To.IsZero() || st.To.String() == c.domain) {
 		// RFC 3921 session establishment: a no-op kept for old clients.
 		c.out.Send(stanza.Build(stanza.IQ, jid.MustParse(c.domain), c.sess.JID(), "result", st.ID))
@@ -640,6 +648,24 @@ func (c *conn) bound(f *xml.Frame) bool {
 	}
 	c.srv.cfg.Router.FromClient(c.ctx, c.sess, st)
 	return true
+}
+
+// iqShapeError checks what RFC 6120 §8.2.3 asks of every iq and the
+// router relies on: one of the four types, an id, and a payload for get
+// and set (that there is only one would take a full parse, so it is left
+// to the handlers). The answer to a malformed iq is bad-request; without
+// the check an unknown type was dropped silently and a payload-less get
+// answered as if it were a ping.
+func iqShapeError(st *stanza.Stanza) (stanza.Error, bool) {
+	switch {
+	case st.Type != "get" && st.Type != "set" && st.Type != "result" && st.Type != "error":
+		return stanza.Error{Condition: stanza.BadRequest, Text: "iq type must be get, set, result or error"}, true
+	case st.ID == "":
+		return stanza.Error{Condition: stanza.BadRequest, Text: "iq without an id"}, true
+	case st.IsIQRequest() && st.Payload.Local == "":
+		return stanza.Error{Condition: stanza.BadRequest, Text: "iq get or set without a payload"}, true
+	}
+	return stanza.Error{}, false
 }
 
 // onTimer drives the auth timeout before bind and idle pings after.
