@@ -95,7 +95,9 @@ cmd_start() {
 		mkdir -p "$STATE"
 		chmod 0700 "$STATE"
 		head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$STATE/password"
-		(umask 077; { echo "postgres"; } >"$STATE/superpw")
+		# The superuser is reached only through the socket in $STATE (trust);
+		# over TCP it needs this random password, which nothing uses.
+		(umask 077; head -c 18 /dev/urandom | base64 >"$STATE/superpw")
 		[[ $(id -u) -eq 0 ]] && chown -R postgres: "$STATE"
 		as_pg "$bin/initdb" -D "$DATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
 			--pwfile="$STATE/superpw" -E UTF8 --locale=C.UTF-8 >"$STATE/initdb.log" 2>&1 \
