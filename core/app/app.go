@@ -122,10 +122,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 
+	reg, err := a.wireRegister(secret)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	a.c2s = c2s.New(c2s.Config{
 		Log:                a.log,
 		Router:             a.router,
 		Credentials:        a.credentials,
+		Registrar:          reg,
 		Lifecycle:          a.im,
 		SASLSecret:         secret,
 		Events:             a.events,
