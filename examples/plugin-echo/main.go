@@ -1,7 +1,3 @@
-// Command plugin-echo is the smallest useful Extasis plugin, and the one to
-// copy when starting a new plugin: it answers each message sent to its
-// address with the same body (after an optional prefix), and each iq get or
-// set with a result carrying the same payload.
 package main
 
 import (

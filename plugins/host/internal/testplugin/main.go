@@ -1,10 +1,3 @@
-// Command testplugin is the plugin host's misbehaving test double: a real
-// plugin binary whose message bodies are commands (crash, forge, freeze,
-// sleep, sendiq, online, publish, ...) that exercise every refusal and
-// recovery path of plugins/host. It is built by the host's tests only.
-//
-// Built with -ldflags "-X main.protocolVersion=2" it speaks only a
-// protocol version the broker does not, for the version-mismatch test.
 package main
 
 import (
