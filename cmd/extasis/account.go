@@ -15,13 +15,13 @@ import (
 
 	"github.com/extasis/extasis/core/config"
 	"github.com/extasis/extasis/core/jid"
-	"github.com/extasis/extasis/core/sasl"
+	"github.com/extasis/extasis/core/register"
 	"github.com/extasis/extasis/core/storage"
 	"github.com/extasis/extasis/core/storage/sqlstore"
 )
 
 // MinPasswordLen is the shortest password the operator tools accept.
-const MinPasswordLen = 8
+const MinPasswordLen = register.MinPasswordLength
 
 func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -198,21 +198,14 @@ func readPassword(cmd *cobra.Command, confirm bool) (string, error) {
 }
 
 func checkPassword(p string) (string, error) {
-	if len([]rune(p)) < MinPasswordLen {
-		return "", fmt.Errorf("the password must have at least %d characters", MinPasswordLen)
+	if err := register.CheckPassword(p, "", MinPasswordLen); err != nil {
+		return "", err
 	}
 	return p, nil
 }
 
-// newCredentials derives the SCRAM-SHA-1 and SCRAM-SHA-256 verifiers.
+// newCredentials derives the SCRAM-SHA-1 and SCRAM-SHA-256 verifiers, as
+// in-band registration does.
 func newCredentials(pw string, iterations int) ([]storage.Credential, error) {
-	var out []storage.Credential
-	for _, h := range []sasl.Hash{sasl.SHA1, sasl.SHA256} {
-		c, err := sasl.NewCredentials(h, pw, iterations)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, storage.Credential{Hash: storage.Hash(c.Hash), Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey})
-	}
-	return out, nil
+	return register.NewCredentials(pw, iterations)
 }
