@@ -1,6 +1,7 @@
 package xml
 
 import (
+	"bytes"
 	"io"
 	"strconv"
 )
@@ -29,7 +30,7 @@ func Parse(raw []byte, defaultSpace string) (*Element, error) {
 	d, tb := &p.d, &p.tb
 	*d = Decoder{lim: DefaultLimits, fragment: true, st: stTop, defSpace: defaultSpace,
 		buf: raw, end: len(raw), tb: tb,
-		attrs: p.attrs[:0], open: p.open[:0], fattrs: p.fattrs[:0], fvals: p.fvals[:0]}
+		attrs: p.attrs[:0], open: p.open[:0], fattrs: p.fattrs[:0], fvals: p.fvals[:0], binds: p.binds[:0]}
 	tb.stack, tb.marks = p.stack[:0], p.marks[:0]
 	if _, err := d.Next(); err != nil {
 		switch err {
@@ -55,6 +56,7 @@ type parseState struct {
 	open   [8]openRec
 	fattrs [8]RawAttr
 	fvals  [16]int32
+	binds  [4]binding
 	stack  [8]*Element
 	marks  [8]int
 }
@@ -63,26 +65,47 @@ type parseState struct {
 // all open elements shares one buffer: a child is closed before its parent
 // gets more text, so each element's text is the buffer's tail from where it
 // started.
+//
+// Elements and attributes are cut from slabs, a few allocations for a
+// stanza rather than a few per element; values repeated in a stanza share
+// their string through the Decoder's name cache.
 type treeBuilder struct {
 	stack []*Element
 	text  []byte
 	marks []int // where each open element's text starts in text
 	root  *Element
+	elems []Element
+	attrs []Attr
 }
 
 func (t *treeBuilder) start(d *Decoder, space string, local []byte) {
-	e := &Element{Name: Name{Space: space, Local: d.intern(local)}}
+	if len(t.elems) == 0 {
+		t.elems = make([]Element, 8)
+	}
+	e := &t.elems[0]
+	t.elems = t.elems[1:]
+	e.Name = Name{Space: space, Local: d.intern(local)}
 	if n := len(d.attrs) - d.ndecl; n > 0 {
-		e.Attrs = make([]Attr, 0, n)
+		if len(t.attrs) < n {
+			t.attrs = make([]Attr, max(n, 16))
+		}
+		e.Attrs = t.attrs[:0:n] // full capacity: a caller's append must not write into the slab
+		t.attrs = t.attrs[n:]
 	}
 	for k := range d.attrs {
 		a := &d.attrs[k]
 		if a.decl {
 			continue
 		}
+		var value string
+		if v := d.bytes(a.vOff, a.vLen); a.amp || bytes.ContainsAny(v, "\t\n\r") {
+			value = UnescapeString(v) // checked by the scanner
+		} else {
+			value = d.intern(v)
+		}
 		e.Attrs = append(e.Attrs, Attr{
 			Name:  Name{Space: d.attrSpace(k), Local: d.intern(d.bytes(a.nOff+a.colon+1, a.nLen-a.colon-1))},
-			Value: UnescapeString(d.bytes(a.vOff, a.vLen)), // checked by the scanner
+			Value: value,
 		})
 	}
 	if n := len(t.stack); n > 0 {
