@@ -8,16 +8,34 @@ base := {
 	"action": "read", "thing": "meter@d", "owner": "alice@d",
 	"requester": "bob@o", "domain": "o",
 	"tokens": {"service": [], "device": [], "user": []},
-	"nodes": [], "categories": ["m", "i"], "fields": [], "params": [],
-	"rules": [],
+	"nodes": [], "categories": {"m", "i"}, "fields": null, "params": null,
 }
 
-req(patch) := object.union(base, patch)
+# req builds an input as the broker does: rules are indexed by scope and
+# origin, for the action asked about only.
+req(patch) := object.union(r, {"rules": index([x | some x in object.get(patch, "rules", []); x.action == r.action])}) if {
+	r := object.union(base, patch)
+}
+
+index(rs) := {
+	"thing": scope([r | some r in rs; r.node == null]),
+	"nodes": {[r.node.id, r.node.src, r.node.pt]: scope([x | some x in rs; x.node == r.node]) | some r in rs; r.node != null},
+}
+
+scope(rs) := object.union(
+	{o: {r.remote: r | some r in rs; r.origin == o} | some o in {"jid", "user", "device", "service", "domain"}},
+	alls(rs),
+)
+
+alls(rs) := {"all": r} if {
+	some r in rs
+	r.origin == "all"
+} else := {}
 
 rule(patch) := object.union(
 	{
 		"id": 1, "action": "read", "node": null, "origin": "jid", "remote": "bob@o", "allow": true,
-		"categories": null, "fields": null, "params": null,
+		"categories": {"m", "p", "s", "c", "i", "h"}, "fields": null, "params": null,
 	},
 	patch,
 )
@@ -30,35 +48,35 @@ test_unclaimed_denied if {
 }
 
 test_owner_gets_everything if {
-	d := provisioning.decision with input as req({"requester": "alice@d", "fields": ["Power"]})
+	d := provisioning.decision with input as req({"requester": "alice@d", "fields": {"Power"}})
 	d.allow
 	d.reason == "owner"
-	d.categories == ["m", "i"]
-	d.fields == ["Power"]
+	d.categories == {"m", "i"}
+	d.fields == {"Power"}
 }
 
 test_no_rule_denies_and_asks if {
-	d := provisioning.decision with input as base
+	d := provisioning.decision with input as req({})
 	d.allow == false
 	d.reason == "no rule"
 	d.ask
 }
 
 test_jid_rule_partial_fields if {
-	r := rule({"categories": ["m"], "fields": ["Power", "Energy"]})
-	d := provisioning.decision with input as req({"rules": [r], "fields": ["Power", "Serial"]})
+	r := rule({"categories": {"m"}, "fields": {"Power", "Energy"}})
+	d := provisioning.decision with input as req({"rules": [r], "fields": {"Power", "Serial"}})
 	d.allow
-	d.categories == ["m"]
-	d.fields == ["Power"]
+	d.categories == {"m"}
+	d.fields == {"Power"}
 	d.rules == [1]
 	d.ask == false
 }
 
 test_all_fields_asked_gets_rule_list if {
-	r := rule({"fields": ["Power", "Energy"]})
+	r := rule({"fields": {"Power", "Energy"}})
 	d := provisioning.decision with input as req({"rules": [r]})
-	d.fields == ["Energy", "Power"]
-	d.categories == ["i", "m"]
+	d.fields == {"Energy", "Power"}
+	d.categories == {"i", "m"}
 }
 
 test_unrestricted_rule_keeps_all_fields if {
@@ -68,15 +86,15 @@ test_unrestricted_rule_keeps_all_fields if {
 }
 
 test_empty_intersection_is_denial if {
-	r := rule({"fields": ["Energy"]})
-	d := provisioning.decision with input as req({"rules": [r], "fields": ["Power"]})
+	r := rule({"fields": {"Energy"}})
+	d := provisioning.decision with input as req({"rules": [r], "fields": {"Power"}})
 	d.allow == false
 	d.reason == "denied by rule"
 	d.ask == false
 }
 
 test_category_intersection_empty_is_denial if {
-	r := rule({"categories": ["h"]})
+	r := rule({"categories": {"h"}})
 	d := provisioning.decision with input as req({"rules": [r]})
 	d.allow == false
 }
@@ -118,20 +136,21 @@ test_jid_beats_domain if {
 	e.ask == false
 }
 
-test_latest_answer_wins if {
-	d := provisioning.decision with input as req({"rules": [rule({"id": 1}), rule({"id": 2, "allow": false})]})
-	d.allow == false
-	e := provisioning.decision with input as req({"rules": [rule({"id": 1, "allow": false}), rule({"id": 2})]})
-	e.allow
-}
-
 test_tokens_add_up if {
-	t1 := rule({"id": 1, "origin": "user", "remote": "p:u1", "fields": ["A"]})
-	t2 := rule({"id": 2, "origin": "user", "remote": "p:u2", "fields": ["B"]})
+	t1 := rule({"id": 1, "origin": "user", "remote": "p:u1", "fields": {"A"}})
+	t2 := rule({"id": 2, "origin": "user", "remote": "p:u2", "fields": {"B"}})
 	tokens := {"service": [], "device": [], "user": ["p:u1", "p:u2"]}
 	d := provisioning.decision with input as req({"requester": "eve@x", "domain": "x", "tokens": tokens, "rules": [t1, t2]})
 	d.allow
-	d.fields == ["A", "B"]
+	d.fields == {"A", "B"}
+}
+
+test_token_beats_domain if {
+	t := rule({"id": 1, "origin": "service", "remote": "p:s1", "allow": false})
+	dom := rule({"id": 2, "origin": "domain", "remote": "x"})
+	tokens := {"service": ["p:s1"], "device": [], "user": []}
+	d := provisioning.decision with input as req({"requester": "eve@x", "domain": "x", "tokens": tokens, "rules": [t, dom]})
+	d.allow == false
 }
 
 test_node_rule_beats_device_rule if {
@@ -155,33 +174,36 @@ test_nodes_partially_granted if {
 test_nodes_get_common_fields if {
 	a := {"id": "a", "src": "", "pt": ""}
 	b := {"id": "b", "src": "", "pt": ""}
-	ra := rule({"id": 1, "node": a, "fields": ["X", "Y"]})
-	rb := rule({"id": 2, "node": b, "fields": ["Y", "Z"]})
+	ra := rule({"id": 1, "node": a, "fields": {"X", "Y"}})
+	rb := rule({"id": 2, "node": b, "fields": {"Y", "Z"}})
 	d := provisioning.decision with input as req({"nodes": [a, b], "rules": [ra, rb]})
 	d.allow
-	d.fields == ["Y"]
+	d.nodes == [a, b]
+	d.fields == {"Y"}
 }
 
 test_control_parameters if {
-	r := rule({"action": "control", "params": ["On"]})
-	d := provisioning.decision with input as req({"action": "control", "categories": [], "params": ["On", "Brightness"], "rules": [r]})
+	r := rule({"action": "control", "params": {"On"}})
+	d := provisioning.decision with input as req({"action": "control", "categories": set(), "params": {"On", "Brightness"}, "rules": [r]})
 	d.allow
-	d.params == ["On"]
-	e := provisioning.decision with input as req({"action": "control", "categories": [], "params": ["Brightness"], "rules": [r]})
+	d.params == {"On"}
+	e := provisioning.decision with input as req({"action": "control", "categories": set(), "params": {"Brightness"}, "rules": [r]})
 	e.allow == false
+	f := provisioning.decision with input as req({"action": "control", "categories": set(), "rules": [r]})
+	f.params == {"On"}
 }
 
 test_read_rule_does_not_allow_control if {
-	d := provisioning.decision with input as req({"action": "control", "categories": [], "rules": [rule({})]})
+	d := provisioning.decision with input as req({"action": "control", "categories": set(), "rules": [rule({})]})
 	d.allow == false
 	d.ask
 }
 
 test_friend if {
 	r := rule({"action": "friend"})
-	d := provisioning.decision with input as req({"action": "friend", "categories": [], "rules": [r]})
+	d := provisioning.decision with input as req({"action": "friend", "categories": set(), "rules": [r]})
 	d.allow
-	e := provisioning.decision with input as req({"action": "friend", "categories": [], "requester": "eve@o"})
+	e := provisioning.decision with input as req({"action": "friend", "categories": set(), "requester": "eve@o"})
 	e.allow == false
 	e.ask
 }
