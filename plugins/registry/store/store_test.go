@@ -372,4 +372,3 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("error %v (must fail without echoing the password)", err)
 	}
 }
-
