@@ -27,7 +27,7 @@ func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	return sqlstore.Open(ctx, cfg.StorageDSN(), sqlstore.Options{})
+	return sqlstore.Open(ctx, cfg.StorageDSN(), sqlstore.Options{DSNSource: cfg.StorageFrom})
 }
 
 func newAccountCmd() *cobra.Command {

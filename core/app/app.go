@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlstore.Open(ctx, cfg.StorageDSN(), sqlstore.Options{})
+	st, err := sqlstore.Open(ctx, cfg.StorageDSN(), sqlstore.Options{DSNSource: cfg.StorageFrom})
 	if err != nil {
 		return nil, err
 	}

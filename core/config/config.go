@@ -24,6 +24,8 @@ type Config struct {
 	// Storage is a DSN: empty for SQLite in DataDir, or postgres://...
 	// The EXTASIS_STORAGE environment variable overrides it.
 	Storage string `yaml:"storage"`
+	// StorageFrom says where Storage came from, for error messages.
+	StorageFrom string `yaml:"-"`
 	// Domains are the virtual hosts served, each with its own certificate.
 	Domains  []Domain  `yaml:"domains"`
 	Log      Log       `yaml:"log"`
@@ -158,6 +160,8 @@ type Plugin struct {
 	MemoryLimit Size `yaml:"memory_limit"`
 	// Storage is the DSN handed to the plugin; empty: SQLite in its data dir.
 	Storage string `yaml:"storage"`
+	// StorageFrom says where Storage came from, for error messages.
+	StorageFrom string `yaml:"-"`
 	// Config is the plugin's own block, validated against its schema.
 	Config map[string]any `yaml:"config"`
 }
@@ -231,6 +235,9 @@ func Parse(name string, b []byte) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %s: %w", name, err)
 	}
+	if c.Storage != "" {
+		c.StorageFrom = "'storage:' in " + name
+	}
 	return c, nil
 }
 
@@ -238,6 +245,7 @@ func Parse(name string, b []byte) (*Config, error) {
 func (c *Config) ApplyEnv() {
 	if v := os.Getenv("EXTASIS_STORAGE"); v != "" {
 		c.Storage = v
+		c.StorageFrom = "the EXTASIS_STORAGE environment variable"
 	}
 }
 
