@@ -11,8 +11,8 @@
 // plugin so that a slow plugin back-pressures only its own address.
 //
 // The plugin process gets Pdeathsig (it dies with the broker), its own
-// process group, an address-space limit (RLIMIT_AS, applied with prlimit(2)
-// right after exec, see launch.go), a clean environment, its own data
+// process group, a memory limit (RLIMIT_DATA, applied with prlimit(2) right
+// after exec, see launch.go), a clean environment, its own data
 // directory as working directory and its configured DSN. It never gets the
 // broker's connections, environment or credentials.
 //

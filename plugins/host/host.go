@@ -77,7 +77,7 @@ type Tuning struct {
 	BackoffMin     time.Duration // first restart delay: 200ms
 	BackoffMax     time.Duration // restart delay cap: 30s
 	StableAfter    time.Duration // a plugin up this long restarts from BackoffMin again: 1m
-	MemoryLimit    int64         // address-space limit when the catalog sets none: 4 GiB
+	MemoryLimit    int64         // data limit (RLIMIT_DATA) when the catalog sets none: 1 GiB
 }
 
 func (t Tuning) withDefaults() Tuning {
@@ -98,7 +98,7 @@ func (t Tuning) withDefaults() Tuning {
 	def(&t.BackoffMax, 30*time.Second)
 	def(&t.StableAfter, time.Minute)
 	if t.MemoryLimit <= 0 {
-		t.MemoryLimit = 4 << 30
+		t.MemoryLimit = 1 << 30
 	}
 	return t
 }

@@ -427,14 +427,36 @@ func TestMemoryLimitIsApplied(t *testing.T) {
 	}
 	want := strconv.FormatInt(3<<30, 10)
 	for _, line := range strings.Split(string(limits), "\n") {
-		if strings.HasPrefix(line, "Max address space") {
+		if strings.HasPrefix(line, "Max data size") {
 			if f := strings.Fields(line); len(f) < 5 || f[3] != want || f[4] != want {
 				t.Errorf("limit line %q, want %s", line, want)
 			}
 			return
 		}
 	}
-	t.Error("no address-space line in /proc/pid/limits")
+	t.Error("no data size line in /proc/pid/limits")
+}
+
+func TestMemoryLimitStopsARunawayPlugin(t *testing.T) {
+	p := testPlugin()
+	p.MemoryLimit = 512 << 20
+	e := newEnv(t, fastTuning(), p)
+	c := e.client("alice")
+	c.msg("test.localhost", "alloc 256")
+	if got := c.nextBody(wait); got != "allocated 256 MiB" {
+		t.Fatalf("within the limit: %q", got)
+	}
+	c.msg("test.localhost", "alloc 1024")
+	waitFor(t, wait, "a restart", func() bool { st := e.h.Plugins()[0]; return st.Restarts == 1 && st.State == "running" })
+	c.msg("test.localhost", "still there?")
+	for {
+		if s := c.next(wait); s.Type != "error" {
+			if got := body(t, s); got != "still there?" {
+				t.Errorf("after restart: %q", got)
+			}
+			break
+		}
+	}
 }
 
 func TestInspect(t *testing.T) {

@@ -181,12 +181,17 @@ func Inspect(ctx context.Context, dir string, p config.Plugin, log *slog.Logger)
 // exec, to set Pdeathsig and a process group, and to apply the memory
 // limit to the child's pid the moment it exists.
 //
-// Memory limit choice: RLIMIT_AS set with prlimit(2) on the child right
-// after fork/exec. It works for a plugin in any language, needs no helper
-// binary or re-exec of the broker, and no cgroup privileges. The window
-// between exec and prlimit is the child's runtime start-up, before the
-// plugin's own code has done anything. A Go plugin also gets GOMEMLIMIT at
-// half the limit, so its collector works hard before the hard limit.
+// Memory limit choice: RLIMIT_DATA, set with prlimit(2) on the child right
+// after fork/exec. prlimit works for a plugin in any language and needs no
+// helper binary, no re-exec of the broker and no cgroup privileges; the
+// window between exec and prlimit is the child's runtime start-up, before
+// the plugin's own code runs. RLIMIT_DATA (Linux >= 4.7) counts private
+// writable memory, i.e. what the plugin actually allocates. RLIMIT_AS was
+// the first candidate but counts address space: an idle Go plugin with gRPC
+// reserves about 1.7 GiB of it (PROT_NONE heap reservations) for 20 MiB
+// resident, so any useful RLIMIT_AS either kills Go plugins at start or
+// limits nothing. A Go plugin also gets GOMEMLIMIT at three quarters of the
+// limit, so its collector works hard before the hard limit.
 type procRunner struct {
 	name, bin, sum, dataDir string
 	limit                   int64
@@ -218,7 +223,7 @@ func (r *procRunner) runner(_ hclog.Logger, spec *exec.Cmd, _ string) (runner.Ru
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 		"HOME="+r.dataDir,
 		"TMPDIR="+os.TempDir(),
-		"GOMEMLIMIT="+strconv.FormatInt(r.limit/2, 10),
+		"GOMEMLIMIT="+strconv.FormatInt(r.limit/4*3, 10),
 		"EXTASIS_PLUGIN_LOG_LEVEL="+level,
 	)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
@@ -239,7 +244,7 @@ func (r *procRunner) Start(context.Context) error {
 	}
 	r.pid = r.cmd.Process.Pid
 	lim := unix.Rlimit{Cur: uint64(r.limit), Max: uint64(r.limit)}
-	if err := unix.Prlimit(r.pid, unix.RLIMIT_AS, &lim, nil); err != nil {
+	if err := unix.Prlimit(r.pid, unix.RLIMIT_DATA, &lim, nil); err != nil {
 		_ = r.cmd.Process.Kill()
 		r.err = pluginErr(r.name, fmt.Errorf("%w: memory limit: %w", ErrStart, err))
 		return r.err
@@ -265,7 +270,8 @@ func (r *procRunner) Name() string          { return r.bin }
 func (r *procRunner) ID() string            { return strconv.Itoa(r.pid) }
 
 func (r *procRunner) Diagnose(context.Context) string {
-	return "the plugin did not complete the go-plugin handshake: is it built with sdk/plugin.Serve for this architecture?"
+	return "the plugin exited or did not complete the go-plugin handshake: see its log lines above; " +
+		"is it built with sdk/plugin.Serve for this architecture, and is its memory_limit large enough to start (a Go plugin needs about 256MiB)?"
 }
 
 func (r *procRunner) PluginToHost(network, addr string) (string, string, error) {

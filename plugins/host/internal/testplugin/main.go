@@ -63,6 +63,18 @@ func handle(ctx context.Context, b plugin.Broker, s *plugin.Stanza) {
 	case "decide":
 		out, err := b.Decide(ctx, "provisioning/allow", []byte(`{}`))
 		reply(fmt.Sprintf("decide %s err=%v", out, err))
+	case "alloc":
+		// Allocate and touch N MiB, past the memory limit in the tests.
+		n, _ := strconv.Atoi(arg)
+		keep := make([][]byte, 0, n)
+		for range n {
+			b := make([]byte, 1<<20)
+			for i := range b {
+				b[i] = 1
+			}
+			keep = append(keep, b)
+		}
+		reply(fmt.Sprintf("allocated %d MiB", len(keep)))
 	case "pid":
 		reply(strconv.Itoa(os.Getpid()))
 	default:
