@@ -129,7 +129,6 @@ type Decoder struct {
 	epoch     uint64 // counts top-level elements, to mark header bindings used
 
 	frame      Frame
-	frameEnd   int
 	hasChild   bool
 	topNameEnd int32
 	fattrs     []RawAttr
