@@ -74,14 +74,23 @@ func (s *Service) sendReceivedCarbons(bare jid.JID, st *stanza.Stanza, got func(
 
 // carbon wraps st for one of the account's sessions: the original keeps
 // its bytes, with jabber:client declared since it moves into another
-// namespace (XEP-0297).
+// namespace (XEP-0297). The wrapper is written directly: stanza.Build would
+// parse the payload to learn its name, which is known.
 func carbon(kind string, bare, to jid.JID, st *stanza.Stanza) *stanza.Stanza {
-	inner := xml.EnsureNamespace(make([]byte, 0, len(st.Raw)+32), st.Raw, stanza.NSClient)
-	p := make([]byte, 0, len(inner)+128)
-	p = append(p, "<"+kind+" xmlns='"+stanza.NSCarbons+"'><forwarded xmlns='"+stanza.NSForward+"'>"...)
-	p = append(p, inner...)
-	p = append(p, "</forwarded></"+kind+">"...)
-	return stanza.Build(stanza.Message, bare, to, st.Type, "", p)
+	b := make([]byte, 0, len(st.Raw)+256)
+	b = append(b, "<message from='"...)
+	b = xml.EscapeAttr(b, bare.String())
+	b = append(b, "' to='"...)
+	b = xml.EscapeAttr(b, to.String())
+	if st.Type != "" {
+		b = append(b, "' type='"...)
+		b = xml.EscapeAttr(b, st.Type)
+	}
+	b = append(b, "'><"+kind+" xmlns='"+stanza.NSCarbons+"'><forwarded xmlns='"+stanza.NSForward+"'>"...)
+	b = xml.EnsureNamespace(b, st.Raw, stanza.NSClient)
+	b = append(b, "</forwarded></"+kind+"></message>"...)
+	return &stanza.Stanza{Kind: stanza.Message, Raw: b, From: bare, To: to, Type: st.Type,
+		Payload: xml.Name{Space: stanza.NSCarbons, Local: kind}}
 }
 
 // isCarbonCopy reports whether st is a carbon the server made for the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,13 +25,19 @@ import (
 const domain = "example.org"
 
 type fakeConn struct {
-	mu     sync.Mutex
-	got    []*stanza.Stanza
-	refuse bool
-	closed string
+	mu      sync.Mutex
+	got     []*stanza.Stanza
+	refuse  bool
+	closed  string
+	discard bool // count only (benchmarks)
+	n       atomic.Int64
 }
 
 func (c *fakeConn) Send(st *stanza.Stanza) bool {
+	if c.discard {
+		c.n.Add(1)
+		return true
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.refuse {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 
+	"github.com/extasis/extasis/core/event"
 	"github.com/extasis/extasis/core/jid"
 	"github.com/extasis/extasis/core/router"
 	"github.com/extasis/extasis/core/session"
@@ -108,7 +109,7 @@ func (s *Service) availablePresence(ctx context.Context, sess *session.Session, 
 		a = nil
 	}
 	s.broadcast(ctx, sess, a, st, true)
-	if s.events != nil && s.events.HasSubscribers("presence.changed") {
+	if s.events != nil && s.events.HasSubscribers(event.NamePresenceChanged) {
 		s.publishPresence(ctx, sess.JID(), true, showOf(st), prio)
 	}
 	if initial {
