@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,7 +50,43 @@ func message(c *client) []byte {
 	return []byte("<message from='" + c.jid.String() + "' to='echo.localhost' type='chat' id='b'><body>hello, echo</body></message>")
 }
 
-func report(b *testing.B, lat []time.Duration, elapsed time.Duration) {
+// cpuTime is the user+system CPU a process used so far (/proc, in clock
+// ticks of 10ms).
+func cpuTime(pid int) time.Duration {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// cpuMeter measures the CPU both processes (broker and plugin) spend.
+type cpuMeter struct {
+	pids  []int
+	start time.Duration
+}
+
+func newCPUMeter(e *env) *cpuMeter {
+	m := &cpuMeter{pids: []int{os.Getpid(), e.h.Plugins()[0].PID}}
+	m.start = m.now()
+	return m
+}
+
+func (m *cpuMeter) now() time.Duration {
+	var t time.Duration
+	for _, p := range m.pids {
+		t += cpuTime(p)
+	}
+	return t
+}
+
+func report(b *testing.B, lat []time.Duration, elapsed time.Duration, cpu *cpuMeter) {
+	used := cpu.now() - cpu.start
+	b.ReportMetric(float64(used.Microseconds())/float64(len(lat)), "cpu-us/roundtrip")
 	slices.Sort(lat)
 	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
 	b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "roundtrips/s")
@@ -66,6 +103,7 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 	var next sync.Mutex
 	i := 0
 	b.ResetTimer()
+	cpu := newCPUMeter(e)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, c := range cs {
@@ -86,7 +124,7 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	report(b, lat, time.Since(start))
+	report(b, lat, time.Since(start), cpu)
 }
 
 // BenchmarkEchoRoundTripPaced is the open-loop latency at a fixed offered
@@ -105,6 +143,7 @@ func BenchmarkEchoRoundTripPaced(b *testing.B) {
 	}
 	interval := time.Duration(len(cs)) * time.Second / time.Duration(rate)
 	b.ResetTimer()
+	cpu := newCPUMeter(e)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for k, c := range cs {
@@ -127,5 +166,5 @@ func BenchmarkEchoRoundTripPaced(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	report(b, lat, time.Since(start))
+	report(b, lat, time.Since(start), cpu)
 }
