@@ -483,3 +483,15 @@ func TestInspect(t *testing.T) {
 		})
 	}
 }
+
+func TestSecondHostSharesMetrics(t *testing.T) {
+	e := newEnv(t, fastTuning(), echoPlugin(nil))
+	h2, err := New(config.Plugins{Dir: bins.dir, List: []config.Plugin{echoPlugin(nil)}},
+		Deps{Router: e.r, DataDir: t.TempDir(), Domain: "localhost", Metrics: e.reg})
+	if err != nil {
+		t.Fatalf("a second host on the same registry (config reload): %v", err)
+	}
+	if h2.metrics.stanzas != e.h.metrics.stanzas {
+		t.Error("the second host registered new collectors")
+	}
+}

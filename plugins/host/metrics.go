@@ -1,6 +1,8 @@
 package host
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -39,12 +41,36 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "1 while the plugin is running, 0 while it is down or restarting.",
 		}, []string{"plugin"}),
 	}
-	for _, c := range []prometheus.Collector{m.stanzas, m.errors, m.restarts, m.calls, m.up} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	// A config reload builds a second Host on the same registry: it takes
+	// over the collectors already registered, so the series continue.
+	var err error
+	if m.stanzas, err = register(reg, m.stanzas); err != nil {
+		return nil, err
+	}
+	if m.errors, err = register(reg, m.errors); err != nil {
+		return nil, err
+	}
+	if m.restarts, err = register(reg, m.restarts); err != nil {
+		return nil, err
+	}
+	if m.calls, err = register(reg, m.calls); err != nil {
+		return nil, err
+	}
+	if m.up, err = register(reg, m.up); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if old, ok := are.ExistingCollector.(C); ok {
+			return old, nil
+		}
+	}
+	return c, err
 }
 
 // pluginMetrics are one plugin's collectors, resolved once so that the
