@@ -342,11 +342,17 @@ func isClosed(err error) bool {
 }
 
 // Expect reads the next event and fails unless it is an element matching
-// pattern (see Element.Match). It returns the element.
+// pattern (see Element.Match). It returns the element. Stream features
+// right after a stream header are skipped unless the pattern is features.
 func (c *RawConn) Expect(pattern string) (*Element, error) {
 	p, err := ParsePattern(pattern)
 	if err != nil {
 		return nil, err
+	}
+	if !p.Is(nsStream, "features") {
+		if err := c.skipFeatures(); err != nil {
+			return nil, err
+		}
 	}
 	ev, err := c.Next()
 	if err != nil {
