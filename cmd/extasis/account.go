@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/extasis/extasis/core/app"
 	"github.com/extasis/extasis/core/config"
 	"github.com/extasis/extasis/core/jid"
 	"github.com/extasis/extasis/core/register"
@@ -27,7 +28,7 @@ func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	return sqlstore.Open(ctx, cfg.StorageDSN(), sqlstore.Options{DSNSource: cfg.StorageFrom})
+	return sqlstore.Open(ctx, cfg.StorageDSN(), app.StorageOptions(cfg))
 }
 
 func newAccountCmd() *cobra.Command {

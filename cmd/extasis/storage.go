@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/extasis/extasis/core/app"
 	"github.com/extasis/extasis/core/storage/portable"
 	"github.com/extasis/extasis/core/storage/sqlstore"
 )
@@ -29,8 +30,9 @@ func newStorageCmd() *cobra.Command {
 			cancel()
 			return nil, nil, nil, err
 		}
-		opts.DSNSource = cfg.StorageFrom
-		st, err := sqlstore.Open(ctx, cfg.StorageDSN(), opts)
+		o := app.StorageOptions(cfg)
+		o.NoMigrate = opts.NoMigrate
+		st, err := sqlstore.Open(ctx, cfg.StorageDSN(), o)
 		if err != nil {
 			cancel()
 			return nil, nil, nil, err

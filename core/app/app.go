@@ -95,7 +95,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlstore.Open(ctx, cfg.StorageDSN(), sqlstore.Options{DSNSource: cfg.StorageFrom})
+	st, err := sqlstore.Open(ctx, cfg.StorageDSN(), StorageOptions(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -419,6 +419,9 @@ func (a *App) Reload(cfg *config.Config) (needsRestart []string, err error) {
 	}
 	if old.StorageDSN() != cfg.StorageDSN() {
 		needsRestart = append(needsRestart, "storage")
+	}
+	if old.StoragePool != cfg.StoragePool {
+		needsRestart = append(needsRestart, "storage_pool")
 	}
 	a.cfg = cfg
 	return needsRestart, nil

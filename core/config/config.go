@@ -26,6 +26,8 @@ type Config struct {
 	Storage string `yaml:"storage"`
 	// StorageFrom says where Storage came from, for error messages.
 	StorageFrom string `yaml:"-"`
+	// StoragePool sizes and bounds the connections to Storage.
+	StoragePool StoragePool `yaml:"storage_pool"`
 	// Domains are the virtual hosts served, each with its own certificate.
 	Domains  []Domain  `yaml:"domains"`
 	Log      Log       `yaml:"log"`
@@ -38,6 +40,21 @@ type Config struct {
 	Register Register  `yaml:"register"`
 	Admins   []string  `yaml:"admins"`
 	Version  VersionIQ `yaml:"version"`
+}
+
+// StoragePool sizes and bounds the storage connections. A database that
+// stops answering costs a request at most Timeout before it gets
+// resource-constraint, so Timeout is also how long a client waits then.
+type StoragePool struct {
+	// MaxConns is the PostgreSQL pool size, or the number of SQLite read
+	// connections (SQLite always has one writer). 0: 16 on PostgreSQL, 4 on
+	// SQLite.
+	MaxConns int `yaml:"max_conns"`
+	// Timeout bounds every storage call.
+	Timeout Duration `yaml:"timeout"`
+	// ConnectTimeout bounds one PostgreSQL connection attempt, at start and
+	// when the pool reconnects, unless the DSN sets connect_timeout.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
 }
 
 // Domain is one virtual host.
@@ -207,7 +224,8 @@ func Default() *Config {
 			MinPasswordLength: 8,
 			AllowRemove:       true,
 		},
-		Plugins: Plugins{Dir: "./plugins"},
+		Plugins:     Plugins{Dir: "./plugins"},
+		StoragePool: StoragePool{Timeout: Duration(5 * time.Second), ConnectTimeout: Duration(5 * time.Second)},
 	}
 }
 
@@ -323,11 +341,14 @@ func (c *Config) Validate() error {
 	rng("im.max_offline", int64(c.IM.MaxOffline), 0, 1_000_000)
 	rng("im.sm_max_unacked", int64(c.IM.SMMaxUnacked), 10, 1_000_000)
 	rng("auth.iterations", int64(c.Auth.Iterations), 4096, 10_000_000)
+	rng("storage_pool.max_conns", int64(c.StoragePool.MaxConns), 0, 1000)
 	durRng := func(key string, d Duration, lo, hi time.Duration) {
 		if time.Duration(d) < lo || time.Duration(d) > hi {
 			bad(key, "%s out of range [%s, %s]", time.Duration(d), lo, hi)
 		}
 	}
+	durRng("storage_pool.timeout", c.StoragePool.Timeout, 100*time.Millisecond, 10*time.Minute)
+	durRng("storage_pool.connect_timeout", c.StoragePool.ConnectTimeout, 100*time.Millisecond, 10*time.Minute)
 	durRng("c2s.ping_interval", c.C2S.PingInterval, time.Second, 24*time.Hour)
 	durRng("c2s.ping_timeout", c.C2S.PingTimeout, time.Second, time.Hour)
 	durRng("c2s.auth_timeout", c.C2S.AuthTimeout, time.Second, time.Hour)
