@@ -107,7 +107,8 @@ type Options struct {
 	// Extra is YAML appended to the generated config (top-level keys the
 	// generated part does not set: limits, im, plugins, admins, ...).
 	Extra string
-	// Storage is a DSN; empty: SQLite in the data dir.
+	// Storage is a DSN; empty: SQLite in the data dir, or a fresh
+	// PostgreSQL database when BackendEnv says postgres.
 	Storage string
 	Env     []string
 	// Dir reuses a data directory (restart tests); empty: a new temp dir.
@@ -169,6 +170,9 @@ func Start(t testing.TB, opts Options) *Broker {
 		"http":     map[string]any{"listen": b.HTTP},
 		// Fewer PBKDF2 iterations keep client-side SCRAM fast in tests.
 		"auth": map[string]any{"iterations": 4096},
+	}
+	if opts.Storage == "" {
+		opts.Storage = defaultStorage(t, dir)
 	}
 	if opts.Storage != "" {
 		b.base["storage"] = opts.Storage
