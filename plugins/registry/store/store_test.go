@@ -52,9 +52,9 @@ func TestStateMachine(t *testing.T) {
 			}
 		}
 		// Register, then register again: the whole set is replaced.
-		_, err := s.Register(ctx, thing, []iotdisco.Tag{str("OLD", "x"), str("KEY", "k0")}, false, "urn:nf:iot:disco:1.0")
+		_, _, err := s.Register(ctx, thing, []iotdisco.Tag{str("OLD", "x"), str("KEY", "k0")}, false, "urn:nf:iot:disco:1.0")
 		must(err)
-		got, err := s.Register(ctx, thing, meter, false, "urn:nf:iot:disco:1.0")
+		got, _, err := s.Register(ctx, thing, meter, false, "urn:nf:iot:disco:1.0")
 		must(err)
 		if got.State != Unclaimed {
 			t.Fatalf("state %s", got.State)
@@ -128,9 +128,9 @@ func TestStateMachine(t *testing.T) {
 			t.Fatalf("claim by another: %v", err)
 		}
 		// A claimed thing registering again: untouched.
-		r, err := s.Register(ctx, thing, []iotdisco.Tag{str("NEW", "1")}, false, "urn:ieee:iot:disco:1.0")
+		r, owned, err := s.Register(ctx, thing, []iotdisco.Tag{str("NEW", "1")}, false, "urn:ieee:iot:disco:1.0")
 		must(err)
-		if r.State != Claimed || r.Owner != "alice@localhost" {
+		if !owned || r.State != Claimed || r.Owner != "alice@localhost" {
 			t.Fatalf("register claimed: %+v", r)
 		}
 		// Thing update merges; empty string deletes.
@@ -215,7 +215,7 @@ func TestNodesSelfOwnedConflict(t *testing.T) {
 		ctx := context.Background()
 		gw := "gw7@localhost"
 		lamp := Ref{JID: gw, Node: Node{ID: "lamp-3", Source: "Lighting"}}
-		r, err := s.Register(ctx, lamp, []iotdisco.Tag{str("CLASS", "Lamp"), str("KEY", "c0ffee")}, true, "urn:nf:iot:disco:1.0")
+		r, _, err := s.Register(ctx, lamp, []iotdisco.Tag{str("CLASS", "Lamp"), str("KEY", "c0ffee")}, true, "urn:nf:iot:disco:1.0")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,14 +231,14 @@ func TestNodesSelfOwnedConflict(t *testing.T) {
 			t.Fatalf("events %+v", evs)
 		}
 		// The node and the concentrator itself are distinct records.
-		if _, err := s.Register(ctx, Ref{JID: gw}, meter, false, ""); err != nil {
+		if _, _, err := s.Register(ctx, Ref{JID: gw}, meter, false, ""); err != nil {
 			t.Fatal(err)
 		}
 		// Another thing with the same tags (KEY included): conflict.
-		if _, err := s.Register(ctx, Ref{JID: "copy@localhost"}, meter, false, ""); !errors.Is(err, ErrConflict) {
+		if _, _, err := s.Register(ctx, Ref{JID: "copy@localhost"}, meter, false, ""); !errors.Is(err, ErrConflict) {
 			t.Fatalf("conflict: %v", err)
 		}
-		if _, err := s.Register(ctx, Ref{JID: "big@localhost"}, make([]iotdisco.Tag, 9), false, ""); !errors.Is(err, ErrLimit) {
+		if _, _, err := s.Register(ctx, Ref{JID: "big@localhost"}, make([]iotdisco.Tag, 9), false, ""); !errors.Is(err, ErrLimit) {
 			t.Fatalf("limit: %v", err)
 		}
 		// The owner's account goes: things released and told.
@@ -269,7 +269,7 @@ func TestConcurrentClaims(t *testing.T) {
 		for round := range 5 {
 			thing := Ref{JID: fmt.Sprintf("t%d@localhost", round)}
 			tags := []iotdisco.Tag{str("SN", thing.JID), str("KEY", "k")}
-			if _, err := s.Register(ctx, thing, tags, false, ""); err != nil {
+			if _, _, err := s.Register(ctx, thing, tags, false, ""); err != nil {
 				t.Fatal(err)
 			}
 			const n = 8

@@ -249,14 +249,13 @@ func withoutKey(tags []iotdisco.Tag) []iotdisco.Tag {
 // Register records a thing's tags (digest §5.2). For an unclaimed or new
 // record the whole tag set is replaced, or, with selfOwned, the record
 // becomes claimed by the thing itself, public, without KEY. For a claimed
-// or removed record nothing changes: the caller answers with its owner.
-// The tags must have passed iotdisco.CheckTags.
-func (s *Store) Register(ctx context.Context, r Ref, tags []iotdisco.Tag, selfOwned bool, ns string) (*Thing, error) {
+// or removed record nothing changes and owned is true: the caller
+// answers with its owner. The tags must have passed iotdisco.CheckTags.
+func (s *Store) Register(ctx context.Context, r Ref, tags []iotdisco.Tag, selfOwned bool, ns string) (out *Thing, owned bool, err error) {
 	if len(tags) > s.o.MaxTags {
-		return nil, ErrLimit
+		return nil, false, ErrLimit
 	}
-	var out *Thing
-	err := s.tx(ctx, "register", func(tx *sql.Tx) error {
+	err = s.tx(ctx, "register", func(tx *sql.Tx) error {
 		now := s.o.Now().Unix()
 		t, err := byRef(ctx, tx, r)
 		switch {
@@ -267,7 +266,7 @@ func (s *Store) Register(ctx context.Context, r Ref, tags []iotdisco.Tag, selfOw
 		case t.State != Unclaimed:
 			t.NS = ns
 			_, err := tx.ExecContext(ctx, "UPDATE registry_things SET ns = $1 WHERE id = $2", ns, t.ID)
-			out = t
+			out, owned = t, true
 			return err
 		}
 		digest := Digest(tags)
@@ -317,7 +316,7 @@ func (s *Store) Register(ctx context.Context, r Ref, tags []iotdisco.Tag, selfOw
 		out = t
 		return nil
 	})
-	return out, err
+	return out, owned, err
 }
 
 // Claim pairs owner with the unclaimed record whose tag set equals tags
