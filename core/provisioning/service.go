@@ -118,7 +118,7 @@ type Service struct {
 	famMu sync.Mutex
 	fams  map[jid.JID]family // the namespace family a peer last used
 
-	ownersMu sync.Mutex
+	ownersMu  sync.Mutex
 	ruleCount map[jid.JID]int
 
 	version atomic.Int64 // the store's change counter we are in sync with
