@@ -40,6 +40,9 @@ type Config struct {
 	Register Register  `yaml:"register"`
 	Admins   []string  `yaml:"admins"`
 	Version  VersionIQ `yaml:"version"`
+
+	// Provisioning is the decision-support service (core/provisioning).
+	Provisioning Provisioning `yaml:"provisioning"`
 }
 
 // StoragePool sizes and bounds the storage connections. A database that
@@ -127,6 +130,32 @@ type IM struct {
 // Auth configures credentials.
 type Auth struct {
 	Iterations int `yaml:"iterations"` // PBKDF2 iterations for new credentials
+}
+
+// Provisioning configures the decision-support service at
+// <subdomain>.<domain> for every hosted domain: owners' rules and Rego
+// policies decide who may befriend, read and control their things.
+type Provisioning struct {
+	// Enabled runs the service; false leaves things without decision
+	// support (they then deny everything by themselves).
+	Enabled bool `yaml:"enabled"`
+	// Subdomain is the service's address below each hosted domain.
+	Subdomain string `yaml:"subdomain"`
+	// PolicyTimeout bounds one policy evaluation; an owner's module that
+	// takes longer denies.
+	PolicyTimeout Duration `yaml:"policy_timeout"`
+	// QuestionTTL: an unanswered question to an owner is asked again after
+	// this long.
+	QuestionTTL Duration `yaml:"question_ttl"`
+	// AuditRetention: decisions are kept this long (0: for ever).
+	AuditRetention Duration `yaml:"audit_retention"`
+	// AuditQueue bounds the decisions waiting to be written.
+	AuditQueue int `yaml:"audit_queue"`
+	// ReloadInterval: how often changes made by the CLI or another node
+	// are looked for.
+	ReloadInterval Duration `yaml:"reload_interval"`
+	// MaxRulesPerOwner bounds the learned rules of one owner.
+	MaxRulesPerOwner int `yaml:"max_rules_per_owner"`
 }
 
 // Register configures in-band registration (XEP-0077). Accounts are
@@ -223,6 +252,16 @@ func Default() *Config {
 			TokenTTL:          Duration(5 * time.Minute),
 			MinPasswordLength: 8,
 			AllowRemove:       true,
+		},
+		Provisioning: Provisioning{
+			Enabled:          true,
+			Subdomain:        "provisioning",
+			PolicyTimeout:    Duration(50 * time.Millisecond),
+			QuestionTTL:      Duration(7 * 24 * time.Hour),
+			AuditRetention:   Duration(30 * 24 * time.Hour),
+			AuditQueue:       65536,
+			ReloadInterval:   Duration(5 * time.Second),
+			MaxRulesPerOwner: 10000,
 		},
 		Plugins:     Plugins{Dir: "./plugins"},
 		StoragePool: StoragePool{Timeout: Duration(5 * time.Second), ConnectTimeout: Duration(5 * time.Second)},
@@ -354,6 +393,15 @@ func (c *Config) Validate() error {
 	durRng("c2s.auth_timeout", c.C2S.AuthTimeout, time.Second, time.Hour)
 	durRng("limits.auth_backoff", c.Limits.AuthBackoff, 0, time.Hour)
 	durRng("im.resume_timeout", c.IM.ResumeTimeout, 0, 24*time.Hour)
+	if d, err := jid.Domain(c.Provisioning.Subdomain + ".x"); c.Provisioning.Subdomain == "" || err != nil || d.String() != c.Provisioning.Subdomain+".x" || strings.Contains(c.Provisioning.Subdomain, ".") {
+		bad("provisioning.subdomain", "%q must be one lower-case DNS label", c.Provisioning.Subdomain)
+	}
+	durRng("provisioning.policy_timeout", c.Provisioning.PolicyTimeout, time.Millisecond, 10*time.Second)
+	durRng("provisioning.question_ttl", c.Provisioning.QuestionTTL, time.Minute, 365*24*time.Hour)
+	durRng("provisioning.audit_retention", c.Provisioning.AuditRetention, 0, 10*365*24*time.Hour)
+	durRng("provisioning.reload_interval", c.Provisioning.ReloadInterval, 100*time.Millisecond, time.Hour)
+	rng("provisioning.audit_queue", int64(c.Provisioning.AuditQueue), 16, 10_000_000)
+	rng("provisioning.max_rules_per_owner", int64(c.Provisioning.MaxRulesPerOwner), 1, 10_000_000)
 	rng("register.open_rate_per_ip", int64(c.Register.OpenRatePerIP), 1, 100_000)
 	rng("register.min_password_length", int64(c.Register.MinPasswordLength), 1, 1024)
 	durRng("register.timestamp_window", c.Register.TimestampWindow, 10*time.Second, 24*time.Hour)
