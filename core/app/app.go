@@ -127,6 +127,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	if err := a.wireProvisioning(ctx); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	a.c2s = c2s.New(c2s.Config{
 		Log:                a.log,
 		Router:             a.router,
