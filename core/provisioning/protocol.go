@@ -97,7 +97,7 @@ func parseTokens(e *xml.Element, legacy bool) Tokens {
 	return Tokens{Service: tokenList(e.Attr("st")), Device: tokenList(e.Attr("dt")), User: tokenList(e.Attr("ut"))}
 }
 
-// parseNode reads one nd (or legacy node) element; id=” alone means no
+// parseNode reads one nd (or legacy node) element; an empty id alone means no
 // node (digest §2.1, Waher always writes id).
 func parseNode(c *xml.Element, legacy bool) (Node, bool) {
 	if legacy {
