@@ -40,11 +40,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.Close(websocket.StatusPolicyViolation, "the xmpp subprotocol is required")
 		return
 	}
-	if h.MaxMessage > 0 {
-		c.SetReadLimit(h.MaxMessage)
-	}
 	remote := remoteAddr(r)
 	nc := websocket.NetConn(context.Background(), c, websocket.MessageText)
+	if h.MaxMessage > 0 {
+		// After NetConn, which turns the read limit off.
+		c.SetReadLimit(h.MaxMessage)
+	}
 	h.Server.ServeFramed(nc, remote, h.Secure == nil || h.Secure(r))
 }
 
