@@ -71,6 +71,7 @@ func cli(t *testing.T, b *apptest.Broker, stdin string, args ...string) (string,
 // password comes from the first line of stdin when it is not a terminal,
 // never from an argument.
 func TestAccountLifecycle(t *testing.T) {
+	t.Parallel()
 	b := apptest.Start(t, apptest.Options{Extra: "limits:\n  auth_backoff: 0s\n"})
 
 	if out, ok := cli(t, b, "first-password\nsecond-line-is-ignored\n", "account", "add", "alice@localhost"); !ok || !strings.Contains(out, "created alice@localhost") {
@@ -136,6 +137,7 @@ func TestAccountLifecycle(t *testing.T) {
 // ClientKey of either hash (from which a login could be forged): only
 // salt, iteration count, StoredKey and ServerKey (RFC 5802 §3).
 func TestNoPasswordEquivalentStored(t *testing.T) {
+	t.Parallel()
 	b := apptest.Start(t, apptest.Options{})
 	const password = "correct horse battery staple"
 	if out, ok := cli(t, b, password+"\n", "account", "add", "alice@localhost"); !ok {
@@ -226,6 +228,7 @@ func scramParams(t *testing.T, b *apptest.Broker, mech, user string) ([]byte, in
 // TestStrictConfig: `extasis serve` refuses a config with an unknown key or
 // a value out of range, and says where.
 func TestStrictConfig(t *testing.T) {
+	t.Parallel()
 	bin := apptest.Binary(t)
 	dir := t.TempDir()
 	for _, tc := range []struct {
@@ -258,6 +261,7 @@ func TestStrictConfig(t *testing.T) {
 
 // TestExampleConfig: the documented example config is valid as shipped.
 func TestExampleConfig(t *testing.T) {
+	t.Parallel()
 	root := apptest.ModuleRoot(t)
 	b, err := os.ReadFile(filepath.Join(root, "extasis.example.yaml"))
 	if err != nil {
@@ -322,6 +326,7 @@ func waitNoEcho(t *testing.T, tty *os.File) {
 // TestPasswordPrompt: on a terminal the password is prompted for twice,
 // without echo, and the two must agree.
 func TestPasswordPrompt(t *testing.T) {
+	t.Parallel()
 	b := apptest.Start(t, apptest.Options{})
 	for _, tc := range []struct {
 		name, first, again string

@@ -184,6 +184,7 @@ func interopBroker(t *testing.T) *apptest.Broker {
 // direct TLS; the bound JID comes from the SASL identity and carries the
 // resource asked for, or one the server made up.
 func TestInteropLogin(t *testing.T) {
+	t.Parallel()
 	b := interopBroker(t)
 	for _, lib := range libraries {
 		t.Run(lib.name, func(t *testing.T) {
@@ -242,6 +243,7 @@ func TestInteropLogin(t *testing.T) {
 // after a -PLUS attempt with an unusable binding type failed on the same
 // stream, which is what slixmpp does when left to choose.
 func TestSlixmppForcedSCRAM(t *testing.T) {
+	t.Parallel()
 	apptest.Python(t)
 	b := interopBroker(t)
 	for _, tc := range []struct{ mech, cond string }{
@@ -261,6 +263,7 @@ func TestSlixmppForcedSCRAM(t *testing.T) {
 // TestInteropRouting runs the routing body for each library, and once with
 // the two libraries talking to each other.
 func TestInteropRouting(t *testing.T) {
+	t.Parallel()
 	b := interopBroker(t)
 	pairs := []struct {
 		name     string

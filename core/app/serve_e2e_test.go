@@ -45,6 +45,7 @@ func handshake(t *testing.T, addr, name string) *x509.Certificate {
 // start generates a self-signed ECDSA P-256 one into data/certs, and later
 // starts reuse it.
 func TestGeneratedCertificate(t *testing.T) {
+	t.Parallel()
 	b := apptest.Start(t, apptest.Options{})
 	leaf := handshake(t, b.DirectTLS, "localhost")
 	pub, ok := leaf.PublicKey.(*ecdsa.PublicKey)
@@ -112,6 +113,7 @@ func writeCert(t *testing.T, dir, name string) (certFile, keyFile string) {
 // certificate (one from the config, one generated), each with its own
 // accounts; a stream names the domain it wants.
 func TestVirtualHosts(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	crt, key := writeCert(t, dir, "things.test")
 	b := apptest.Start(t, apptest.Options{
@@ -167,6 +169,7 @@ func errorsAs(err error, target **apptest.AuthFailure) bool {
 // TestSIGTERM: every stream is closed with <system-shutdown/>, then the
 // process exits cleanly.
 func TestSIGTERM(t *testing.T) {
+	t.Parallel()
 	b := apptest.Start(t, apptest.Options{})
 	b.AddUser("alice@localhost", "alice-password")
 	bound := b.DialRaw(t, apptest.StartTLS)
@@ -199,6 +202,7 @@ func TestSIGTERM(t *testing.T) {
 // connections without dropping the open ones, and a broken config is
 // refused while the old one keeps running.
 func TestSIGHUP(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	crt1, key1 := writeCert(t, dir, "localhost")
 	domains := func(crt, key string) string {
@@ -301,6 +305,7 @@ func httpGet(t *testing.T, url string) (*http.Response, string) {
 // TestHTTP: /healthz, /metrics, XEP-0156 host-meta in both forms, and the
 // WebSocket endpoint's subprotocol rule.
 func TestHTTP(t *testing.T) {
+	t.Parallel()
 	b := apptest.Start(t, apptest.Options{})
 	b.AddUser("alice@localhost", "alice-password")
 	c := b.DialRaw(t, apptest.WebSocket)
@@ -361,6 +366,7 @@ func TestHTTP(t *testing.T) {
 // queue passes limits.out_queue, instead of making the server buffer
 // without bound; the sender is not held up.
 func TestSlowReader(t *testing.T) {
+	t.Parallel()
 	b := apptest.Start(t, apptest.Options{Extra: "limits:\n  out_queue: 64KiB\n"})
 	b.AddUser("alice@localhost", "alice-password")
 	b.AddUser("bob@localhost", "bob-password")
