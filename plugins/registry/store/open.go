@@ -121,6 +121,9 @@ func openPostgres(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if !strings.Contains(dsn, "connect_timeout") {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
+	// Searches differ wildly in selectivity: a cached generic plan that
+	// suits one class of thing is wrong for the next, so plan each one.
+	cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	where := "postgres at " + net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(o.MaxConns)

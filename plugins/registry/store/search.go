@@ -332,20 +332,24 @@ type Found struct {
 // below it, the operator is selective enough to drive the search.
 const estimateCap = 4096
 
-// batch is how many candidate ids one keyset query fetches.
+// batch is how many candidates one keyset query fetches.
 const batch = 512
 
 // Search returns the visible records matching every operator (AND),
-// skipping offset matches and returning at most max, in record order
-// (stable across pages), with More set when further matches exist.
+// skipping offset matches and returning at most max, with More set when
+// further matches exist.
+//
+// Order: by the value of the first indexable operator's tag (numbers by
+// value, strings by code point), then by record id; by record id when no
+// operator is indexable (only name wildcards). The order depends on the
+// request alone, so paging is stable while the records do not change.
 //
 // The plan: count, up to estimateCap, the index entries each indexable
-// operator selects; the smallest drives (its ids are fetched, sorted and
-// checked); when every operator selects more than that, an equality
-// drives in id order through its index, or else the visible records are
-// walked in id order. Other operators are EXISTS probes on the primary
-// key; what SQL cannot express exactly (masks, regular expressions, name
-// wildcards) is checked on the loaded tags.
+// operator selects. When one selects fewer, it drives: its candidates are
+// fetched at once and sorted. Otherwise the first indexable operator
+// drives through its index, in order, one keyset page at a time. Other
+// operators are EXISTS probes on the primary key; what SQL cannot express
+// exactly (masks, regular expressions, name wildcards) is checked in Go.
 func (s *Store) Search(ctx context.Context, ops []Operator, offset, max int) (*Found, error) {
 	if len(ops) == 0 {
 		return nil, fmt.Errorf("%w: no operator", ErrBadSearch)
@@ -380,19 +384,32 @@ func (s *Store) Search(ctx context.Context, ops []Operator, offset, max int) (*F
 }
 
 type plan struct {
-	driver   int  // index into ops; -1: walk registry_things
-	small    bool // the driver's ids fit in one fetch
-	residual bool // some operator needs the loaded tags
+	order  int // the operator whose value orders results; -1: record id
+	driver int // the operator whose index selects candidates
+	small  bool
+	// residual: operators SQL does not decide exactly; onValue: the only
+	// one is the order operator, checked on the fetched value.
+	residual, onValue bool
 }
 
 func (s *Store) plan(ctx context.Context, ops []Operator) (plan, error) {
-	p := plan{driver: -1}
-	best := estimateCap + 1
+	p := plan{order: -1, driver: -1}
+	var inexact []int
 	for i := range ops {
-		if _, exact := ops[i].pred("x", &args{}); !exact {
-			p.residual = true
+		cond, exact := ops[i].pred("x", &args{})
+		if cond != "" && p.order < 0 {
+			p.order = i
+		}
+		if !exact {
+			inexact = append(inexact, i)
 		}
 	}
+	p.residual = len(inexact) > 0
+	p.onValue = len(inexact) == 1 && inexact[0] == p.order
+	if p.order < 0 {
+		return p, nil
+	}
+	best := estimateCap
 	for i := range ops {
 		var a args
 		cond, _ := ops[i].pred("x", &a)
@@ -405,132 +422,185 @@ func (s *Store) plan(ctx context.Context, ops []Operator) (plan, error) {
 			return p, err
 		}
 		if n < best {
-			best, p.driver = n, i
+			best, p.driver, p.small = n, i, true
 		}
 		if n == 0 {
 			break // nothing can match
 		}
 	}
-	if best < estimateCap {
-		p.small = true
-		return p, nil
-	}
-	p.driver = -1
-	for i := range ops {
-		if ops[i].Kind == OpEq && ops[i].NameWildcard == 0 {
-			p.driver = i
-			break
-		}
+	if !p.small {
+		p.driver = p.order
 	}
 	return p, nil
 }
 
-// query builds the candidate query: the driver's condition, EXISTS probes
-// for the other indexable operators, and for streaming plans the keyset
-// condition (the last argument).
-func (p plan) query(ops []Operator, stream bool) (string, *args) {
+// query builds the candidate query, which yields (thing id, s, n) with s
+// and n the order operator's value. With keyset, the last two arguments
+// are the previous page's last value and id.
+func (p plan) query(ops []Operator, keyset bool) (string, *args) {
 	a := &args{}
 	var q strings.Builder
-	id := "x.thing_id"
-	if p.driver < 0 {
-		id = "t.id"
-		q.WriteString("SELECT t.id FROM registry_things t WHERE t.vis = 1")
-	} else {
-		cond, _ := ops[p.driver].pred("x", a)
-		q.WriteString("SELECT x.thing_id FROM registry_tags x WHERE x.vis = 1 AND " + cond)
+	if p.order < 0 {
+		q.WriteString("SELECT t.id, NULL, NULL FROM registry_things t WHERE t.vis = 1")
+		if keyset {
+			q.WriteString(" AND t.id > " + a.add(int64(0)))
+		}
+		q.WriteString(" ORDER BY t.id LIMIT " + strconv.Itoa(batch))
+		return q.String(), a
 	}
+	cond, _ := ops[p.driver].pred("x", a)
+	val := "x"
+	if p.driver != p.order {
+		val = "k"
+		kc, _ := ops[p.order].pred("k", a)
+		q.WriteString("SELECT x.thing_id, k.s, k.n FROM registry_tags x JOIN registry_tags k ON k.thing_id = x.thing_id AND " + kc)
+	} else {
+		q.WriteString("SELECT x.thing_id, x.s, x.n FROM registry_tags x")
+	}
+	q.WriteString(" WHERE x.vis = 1 AND " + cond)
 	for i := range ops {
-		if i == p.driver {
+		if i == p.driver || i == p.order {
 			continue
 		}
 		cond, _ := ops[i].pred("y", a)
 		if cond == "" {
 			continue
 		}
-		q.WriteString(" AND EXISTS (SELECT 1 FROM registry_tags y WHERE y.thing_id = " + id + " AND " + cond + ")")
+		q.WriteString(" AND EXISTS (SELECT 1 FROM registry_tags y WHERE y.thing_id = x.thing_id AND " + cond + ")")
 	}
-	if stream {
-		q.WriteString(" AND " + id + " > ")
-		q.WriteString(a.add(int64(0)))
-		q.WriteString(" ORDER BY " + id + " LIMIT " + strconv.Itoa(batch))
+	if p.small {
+		return q.String(), a
 	}
+	col := val + ".s"
+	if ops[p.order].Numeric {
+		col = val + ".n"
+	}
+	if keyset {
+		q.WriteString(" AND (" + col + ", x.thing_id) > (" + a.add(nil) + ", " + a.add(int64(0)) + ")")
+	}
+	q.WriteString(" ORDER BY " + col + ", x.thing_id LIMIT " + strconv.Itoa(batch))
 	return q.String(), a
 }
 
-// run walks candidates in id order and collects one page of matches.
+// cand is a candidate record with the order operator's value.
+type cand struct {
+	id int64
+	t  tagRow
+}
+
+func less(a, b cand) bool {
+	switch {
+	case a.t.n.Valid && b.t.n.Valid && a.t.n.Float64 != b.t.n.Float64:
+		return a.t.n.Float64 < b.t.n.Float64
+	case a.t.s.Valid && b.t.s.Valid && a.t.s.String != b.t.s.String:
+		return a.t.s.String < b.t.s.String
+	}
+	return a.id < b.id
+}
+
+// run walks candidates in order and collects one page of matches.
 func (s *Store) run(ctx context.Context, p plan, ops []Operator, offset, max int) (page []int64, more bool, err error) {
 	matched, scanned := 0, 0
-	// take checks a batch of candidates; done when the page is full and
+	// take checks a batch of candidates; full when the page is full and
 	// one more match proved More.
-	take := func(ids []int64) (done bool, err error) {
-		scanned += len(ids)
+	take := func(cs []cand) (full bool, err error) {
+		scanned += len(cs)
 		if scanned > s.o.MaxScan+estimateCap {
-			return true, ErrTooBroad
+			return false, ErrTooBroad
 		}
 		var tags map[int64][]tagRow
-		if p.residual {
+		if p.residual && !p.onValue {
+			ids := make([]int64, len(cs))
+			for i, c := range cs {
+				ids[i] = c.id
+			}
 			if tags, err = s.tagRows(ctx, ids); err != nil {
-				return true, err
+				return false, err
 			}
 		}
-		for _, id := range ids {
-			if p.residual && !matchAll(ops, tags[id]) {
-				continue
+		for _, c := range cs {
+			switch {
+			case p.onValue:
+				if !ops[p.order].value(&c.t) {
+					continue
+				}
+			case p.residual:
+				if !matchAll(ops, tags[c.id]) {
+					continue
+				}
 			}
 			if matched >= offset {
 				if len(page) == max {
 					return true, nil
 				}
-				page = append(page, id)
+				page = append(page, c.id)
 			}
 			matched++
 		}
 		return false, nil
 	}
-	finish := func(done bool) bool { return done && len(page) == max }
 
 	if p.small {
 		q, a := p.query(ops, false)
-		ids, err := s.ids(ctx, q, a.v)
+		cs, err := s.cands(ctx, q, a.v)
 		if err != nil {
 			return nil, false, err
 		}
-		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-		for len(ids) > 0 {
-			n := min(len(ids), batch)
-			done, err := take(ids[:n])
-			if err != nil {
-				return nil, false, err
+		sort.Slice(cs, func(i, j int) bool { return less(cs[i], cs[j]) })
+		for len(cs) > 0 {
+			n := min(len(cs), batch)
+			full, err := take(cs[:n])
+			if err != nil || full {
+				return page, full, err
 			}
-			if done {
-				return page, finish(done), nil
-			}
-			ids = ids[n:]
+			cs = cs[n:]
 		}
 		return page, false, nil
 	}
-	q, a := p.query(ops, true)
-	last := len(a.v) - 1
+	q, a := p.query(ops, false)
+	next, na := p.query(ops, true)
 	for {
-		ids, err := s.ids(ctx, q, a.v)
+		cs, err := s.cands(ctx, q, a.v)
 		if err != nil {
 			return nil, false, err
 		}
-		if len(ids) == 0 {
+		full, err := take(cs)
+		if err != nil || full {
+			return page, full, err
+		}
+		if len(cs) < batch {
 			return page, false, nil
 		}
-		done, err := take(ids)
-		if err != nil {
-			return nil, false, err
+		last := cs[len(cs)-1]
+		q, a = next, na
+		if p.order < 0 {
+			a.v[len(a.v)-1] = last.id
+			continue
 		}
-		if done {
-			return page, finish(done), nil
+		if ops[p.order].Numeric {
+			a.v[len(a.v)-2] = last.t.n.Float64
+		} else {
+			a.v[len(a.v)-2] = last.t.s.String
 		}
-		if len(ids) < batch {
-			return page, false, nil
-		}
-		a.v[last] = ids[len(ids)-1]
+		a.v[len(a.v)-1] = last.id
 	}
+}
+
+func (s *Store) cands(ctx context.Context, q string, a []any) ([]cand, error) {
+	rows, err := s.r.QueryContext(ctx, q, a...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []cand
+	for rows.Next() {
+		var c cand
+		if err := rows.Scan(&c.id, &c.t.s, &c.t.n); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 func matchAll(ops []Operator, tags []tagRow) bool {
@@ -540,23 +610,6 @@ func matchAll(ops []Operator, tags []tagRow) bool {
 		}
 	}
 	return true
-}
-
-func (s *Store) ids(ctx context.Context, q string, a []any) ([]int64, error) {
-	rows, err := s.r.QueryContext(ctx, q, a...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 func inList(ids []int64, a *args) string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -120,7 +121,10 @@ func TestSearchOperators(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := names(f); !reflect.DeepEqual(got, tc.want) || f.More {
+				got := names(f)
+				sort.Strings(got)
+				sort.Strings(tc.want)
+				if !reflect.DeepEqual(got, tc.want) || f.More {
 					t.Errorf("got %v (more=%v), want %v", got, f.More, tc.want)
 				}
 				for _, th := range f.Things {
@@ -147,18 +151,31 @@ func TestSearchResultsAndPaging(t *testing.T) {
 		if th := f.Things[0]; !reflect.DeepEqual(th.Tags, want) || th.Owner != "owner@localhost" {
 			t.Errorf("thing %+v", th)
 		}
+		// Numbers order by value: 3.5 (m2, then the lamp registered
+		// later), 4, 1E1.
+		f, err = s.Search(ctx, []Operator{nop(OpGtEq, "V", 3.5)}, 0, 10)
+		if got := names(f); err != nil || !reflect.DeepEqual(got, []string{"m2", "gw/lamp", "m3", "m4"}) {
+			t.Errorf("numeric order %v %v", got, err)
+		}
+		// The first indexable operator orders, whichever drives.
+		f, err = s.Search(ctx, []Operator{{Kind: OpMask, Name: "*", NameWildcard: '*', Str: "*", Wildcard: '*'},
+			nop(OpLtEq, "V", 3), sop(OpEq, "SN", "A7Q-000041")}, 0, 10)
+		if got := names(f); err != nil || !reflect.DeepEqual(got, []string{"m1"}) {
+			t.Errorf("%v %v", got, err)
+		}
 		all := []Operator{{Kind: OpMask, Name: "CLASS", Str: "*", Wildcard: '*'}}
 		for _, tc := range []struct {
 			offset, max int
 			want        []string
 			more        bool
 		}{
-			{0, 2, []string{"m1", "m2"}, true},
-			{2, 2, []string{"m3", "m4"}, true},
-			{4, 2, []string{"m5", "gw/lamp"}, false},
-			{5, 2, []string{"gw/lamp"}, false},
+			// By CLASS (Lamp < Meter < Sensor < meter), then record id.
+			{0, 2, []string{"gw/lamp", "m1"}, true},
+			{2, 2, []string{"m2", "m3"}, true},
+			{4, 2, []string{"m4", "m5"}, false},
+			{5, 2, []string{"m5"}, false},
 			{6, 2, nil, false},
-			{0, 6, []string{"m1", "m2", "m3", "m4", "m5", "gw/lamp"}, false},
+			{0, 6, []string{"gw/lamp", "m1", "m2", "m3", "m4", "m5"}, false},
 			{0, 0, nil, false},
 		} {
 			t.Run(fmt.Sprintf("offset %d max %d", tc.offset, tc.max), func(t *testing.T) {
@@ -295,6 +312,7 @@ func FuzzOperatorMatch(f *testing.F) {
 		for _, th := range got.Things {
 			have = append(have, th.JID)
 		}
+		sort.Strings(have)
 		if !reflect.DeepEqual(have, want) {
 			t.Fatalf("%+v: SQL found %v, matcher says %v", op, have, want)
 		}
