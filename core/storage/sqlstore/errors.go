@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/x509"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -116,7 +117,7 @@ func explainConnect(where string, cfg *pgx.ConnConfig, opts Options, err error) 
 		switch pe.Code {
 		case "28P01":
 			return &openError{cause: err, msg: fmt.Sprintf(
-				"storage: %s refused the password for user %q (check the password in %s)", where, cfg.User, opts.DSNSource)}
+				"storage: %s refused the password for user %q (check the user and password in %s; PostgreSQL answers the same for a user it does not know)", where, cfg.User, opts.DSNSource)}
 		case "28000":
 			return &openError{cause: err, msg: fmt.Sprintf(
 				"storage: %s does not let user %q in: %s (check the user in %s, or pg_hba.conf on the server)", where, cfg.User, pe.Message, opts.DSNSource)}
@@ -134,6 +135,12 @@ func explainConnect(where string, cfg *pgx.ConnConfig, opts Options, err error) 
 	}
 	var dnsErr *net.DNSError
 	switch {
+	case strings.Contains(err.Error(), "server refused TLS connection"):
+		return &openError{cause: err, msg: fmt.Sprintf(
+			"storage: %s does not accept TLS, which the DSN requires (turn ssl on in postgresql.conf, or set sslmode=disable in %s if the network to it is trusted)", where, opts.DSNSource)}
+	case certError(err) != nil:
+		return &openError{cause: err, msg: fmt.Sprintf(
+			"storage: %s presented a TLS certificate that cannot be verified: %v (give its CA with sslrootcert=FILE, or use sslmode=require, in %s)", where, certError(err), opts.DSNSource)}
 	case errors.As(err, &dnsErr):
 		return &openError{cause: err, retry: dnsErr.IsTemporary, msg: fmt.Sprintf(
 			"storage: %s: cannot resolve host %q (check the host in %s)", where, cfg.Host, opts.DSNSource)}
@@ -151,6 +158,25 @@ func explainConnect(where string, cfg *pgx.ConnConfig, opts Options, err error) 
 	// names the user and database but not the password.
 	return &openError{cause: err, retry: classify(err) == storage.ErrUnavailable, msg: fmt.Sprintf(
 		"storage: cannot connect to %s: %v", where, err)}
+}
+
+// certError returns the certificate verification error inside err, or
+// nil.
+func certError(err error) error {
+	var (
+		ca   x509.UnknownAuthorityError
+		host x509.HostnameError
+		bad  x509.CertificateInvalidError
+	)
+	switch {
+	case errors.As(err, &ca):
+		return ca
+	case errors.As(err, &host):
+		return host
+	case errors.As(err, &bad):
+		return bad
+	}
+	return nil
 }
 
 func isTimeout(err error) bool {

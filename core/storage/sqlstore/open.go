@@ -162,7 +162,7 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 
 // sqlitePath extracts the file path from a SQLite DSN; "" means :memory:.
 // Its errors never repeat the DSN, which may hold a password.
-func sqlitePath(dsn string) (string, error) {
+func sqlitePath(dsn, source string) (string, error) {
 	if dsn == ":memory:" {
 		return "", nil
 	}
@@ -172,19 +172,19 @@ func sqlitePath(dsn string) (string, error) {
 	} else if rest, ok := strings.CutPrefix(dsn, "file:"); ok {
 		p = strings.TrimPrefix(rest, "//")
 	} else if scheme, _, ok := strings.Cut(dsn, "://"); ok {
-		return "", fmt.Errorf("storage: the DSN has scheme %q (expected sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE)", scheme)
+		return "", fmt.Errorf("storage: %s has scheme %q (expected sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE)", source, scheme)
 	}
 	if p == "" {
-		return "", errors.New("storage: the DSN names no SQLite file (expected sqlite:PATH)")
+		return "", fmt.Errorf("storage: %s names no SQLite file (expected sqlite:PATH)", source)
 	}
 	if strings.ContainsAny(p, "?#") {
-		return "", errors.New("storage: a SQLite path must not contain '?' or '#' (options are fixed by extasis)")
+		return "", fmt.Errorf("storage: the SQLite path in %s must not contain '?' or '#' (options are fixed by extasis)", source)
 	}
 	return p, nil
 }
 
 func openSQLite(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	path, err := sqlitePath(dsn)
+	path, err := sqlitePath(dsn, opts.DSNSource)
 	if err != nil {
 		return nil, err
 	}
