@@ -232,7 +232,7 @@ func TestPostgresOutageUnderTraffic(t *testing.T) {
 	cluster := pgtest.StartCluster(t)
 	dsn := pgtest.DatabaseOn(t, cluster.DSN)
 	b := apptest.Start(t, apptest.Options{Storage: dsn, Extra: faultPool})
-	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank"} {
+	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank", "gina"} {
 		b.AddUser(u+"@localhost", u+"-password")
 	}
 	alice := pgLogin(t, b, "alice", "a")
@@ -261,14 +261,45 @@ func TestPostgresOutageUnderTraffic(t *testing.T) {
 		t.Run(f.name, func(t *testing.T) {
 			alice.t, bob.t = t, t
 			logBefore := len(b.Log())
+
+			// gina has a message waiting, and authenticates before the
+			// outage but binds her session during it: the broker cannot
+			// load her roster or deliver what waits for her.
+			forGina := "for gina before the database was " + f.name
+			alice.send("<message type='chat' to='gina@localhost'><body>" + forGina + "</body></message>")
+			alice.sync()
+			gc := b.DialRaw(t, apptest.StartTLS)
+			gc.Timeout = faultBound
+			for _, step := range []func() error{gc.Secure, gc.Open, func() error { return gc.Auth("SCRAM-SHA-256", "gina", "gina-password") }} {
+				if err := step(); err != nil {
+					t.Fatalf("gina: %v", err)
+				}
+			}
+
 			f.down(t)
+			start := time.Now()
+			if err := gc.Open(); err != nil {
+				t.Fatalf("gina: %v", err)
+			}
+			if err := gc.Bind("g"); err != nil {
+				t.Fatalf("gina binds while the database is %s: %v", f.name, err)
+			}
+			gina := &pgClient{RawConn: gc, t: t, name: "gina"}
+			gina.send("<presence/>")
+			id := gina.id("roster-get")
+			gina.send("<iq type='get' id='" + id + "'><query xmlns='" + nsRoster + "'/></iq>")
+			wantStorageError(t, "roster get of a session bound during the outage", gina.await("<iq type='error' id='"+id+"'/>"), time.Since(start))
+			id = gina.id("roster-set")
+			start = time.Now()
+			gina.send("<iq type='set' id='" + id + "'><query xmlns='" + nsRoster + "'><item jid='alice@localhost'/></query></iq>")
+			wantStorageError(t, "roster set of a session bound during the outage", gina.await("<iq type='error' id='"+id+"'/>"), time.Since(start))
 
 			took := chat(t, alice, bob, f.name+" live", 5)
 			t.Logf("5 live messages while the database is %s: %v", f.name, took.Round(time.Millisecond))
 
 			// A roster change must be stored: it fails, and says so.
-			id := alice.id("roster-set")
-			start := time.Now()
+			id = alice.id("roster-set")
+			start = time.Now()
 			alice.send("<iq type='set' id='" + id + "'><query xmlns='" + nsRoster + "'><item jid='dave@localhost' name='Dave " + f.name + "'/></query></iq>")
 			wantStorageError(t, "roster set", alice.await("<iq type='error' id='"+id+"'/>"), time.Since(start))
 
@@ -342,6 +373,24 @@ func TestPostgresOutageUnderTraffic(t *testing.T) {
 			alice.await("<iq type='result' id='" + id + "'/>")
 			alice.send("<message type='chat' to='carol@localhost'><body>accepted after " + f.name + "</body></message>")
 			alice.sync()
+
+			// gina's session recovers by itself; what waited for her
+			// comes at her next login.
+			id = gina.id("roster-set")
+			gina.send("<iq type='set' id='" + id + "'><query xmlns='" + nsRoster + "'><item jid='alice@localhost' name='after " + f.name + "'/></query></iq>")
+			gina.await("<iq type='result' id='" + id + "'/>")
+			gina.Close()
+			again := pgLogin(t, b, "gina", "g")
+			var got []string
+			for _, el := range again.skipped {
+				if bd := el.Child("jabber:client", "body"); el.Name.Local == "message" && bd != nil {
+					got = append(got, bd.Text)
+				}
+			}
+			if len(got) != 1 || got[0] != forGina {
+				t.Fatalf("gina's next login got %q, want %q", got, forGina)
+			}
+			again.Close()
 		})
 		if t.Failed() {
 			return
