@@ -260,10 +260,16 @@ func (a *account) applyItem(it storage.RosterItem, removed bool, ver int64) {
 // getItem returns the roster item of contact in owner's roster, from memory
 // when the owner is online, else from storage. Call with the owner's lock.
 func (s *Service) getItem(ctx context.Context, owner, contact jid.JID) (storage.RosterItem, bool, error) {
-	a, err := s.ready(ctx, owner)
-	if a != nil && err == nil {
-		it, ok := a.item(contact)
-		return it, ok, nil
+	// Memory only if already loaded: loading takes the owner's lock, which
+	// the caller holds.
+	if a := s.cached(owner); a != nil {
+		a.mu.RLock()
+		loaded := a.loaded
+		it, ok := a.items[contact]
+		a.mu.RUnlock()
+		if loaded {
+			return it, ok, nil
+		}
 	}
 	it, err := s.store.RosterItem(ctx, owner, contact)
 	if err != nil {

@@ -72,6 +72,8 @@ type env struct {
 
 type envOptions struct {
 	maxRoster, maxOffline int
+	// wrap, if set, stands between the service and the store (faults).
+	wrap func(Store) Store
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -84,7 +86,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	t.Cleanup(func() { st.Close() })
 	r := router.New(router.Config{Sessions: session.NewTable(), Hosts: []string{domain}})
 	e := &env{t: t, ctx: ctx, store: st, r: r, now: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
-	svc, err := New(Config{Store: st, Router: r, MaxRoster: o.maxRoster, MaxOffline: o.maxOffline, Now: func() time.Time { return e.now }})
+	var store Store = st
+	if o.wrap != nil {
+		store = o.wrap(st)
+	}
+	svc, err := New(Config{Store: store, Router: r, MaxRoster: o.maxRoster, MaxOffline: o.maxOffline, Now: func() time.Time { return e.now }})
 	if err != nil {
 		t.Fatal(err)
 	}
