@@ -18,10 +18,19 @@
 // for roster and block list changes, subscription requests and offline
 // messages.
 //
-// Rules it keeps: no stanza leaves (Deliver, Route) while an account lock
-// is held, because delivering can end a session whose end re-enters this
-// package; per-account locks are never nested. It must not parse a stanza
-// on the presence or message hot path unless the stanza is one it must
-// understand (carbons eligibility, offline storage), and it must not log a
-// body or a status text.
+// Locks (below the session lock of core/LOCKS.md, in this order):
+//
+//  1. Service.locks, striped by owner: the read-modify-write of one
+//     account's roster, subscription requests and block list, held across
+//     its storage calls. Never nested, never held while a stanza is sent.
+//  2. account.flushMu: one offline flush at a time per account; held while
+//     delivering, so re-entry (a delivery that ends a session re-routes its
+//     stanzas into storeOffline) only ever TryLocks it.
+//  3. account.mu and accountShard.mu: leaves, around map reads and writes.
+//
+// No stanza leaves (Deliver, Route) while 1 or 3 is held, because
+// delivering can end a session whose end re-enters this package. It must
+// not parse a stanza on the presence or message hot path unless the stanza
+// is one it must understand (carbons eligibility, offline storage), and it
+// must not log a body or a status text.
 package im

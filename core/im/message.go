@@ -157,9 +157,12 @@ func (s *Service) storeOffline(ctx context.Context, st *stanza.Stanza) {
 	}
 	// The account may have come online between the delivery attempt and
 	// the store: hand the message over now rather than at the next login.
+	// Only if no flush is running: this can run inside a delivery that
+	// ended a session, under that flush.
 	if a := s.cached(owner); a != nil {
-		if best := s.r.BestResources(owner); len(best) > 0 {
-			s.flushOffline(ctx, a, best[0])
+		if best := s.r.BestResources(owner); len(best) > 0 && a.flushMu.TryLock() {
+			s.flushLocked(ctx, a, best[0])
+			a.flushMu.Unlock()
 		}
 	}
 }
@@ -198,6 +201,10 @@ func (s *Service) stamp(raw []byte, domain string) []byte {
 func (s *Service) flushOffline(ctx context.Context, a *account, sess *session.Session) {
 	a.flushMu.Lock()
 	defer a.flushMu.Unlock()
+	s.flushLocked(ctx, a, sess)
+}
+
+func (s *Service) flushLocked(ctx context.Context, a *account, sess *session.Session) {
 	msgs, err := s.store.OfflineMessages(ctx, a.bare, 0)
 	if err != nil {
 		s.log.Warn("offline messages not delivered", "jid", a.bare, "err", err)

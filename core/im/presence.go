@@ -196,7 +196,14 @@ func (s *Service) initialPresence(ctx context.Context, sess *session.Session, a 
 			s.r.Deliver(sess, st)
 		}
 	}
-	if prio >= 0 && a != nil {
+	if prio < 0 {
+		return
+	}
+	if a == nil {
+		// The roster did not load; offline messages need only the account.
+		a = s.cached(bare)
+	}
+	if a != nil {
 		s.flushOffline(ctx, a, sess)
 	}
 }
