@@ -40,7 +40,9 @@ func TestConcurrentTraffic(t *testing.T) {
 		func(c *client, o string) {
 			c.send(`<iq type='set' id='r'><query xmlns='jabber:iq:roster'><item jid='` + o + `@example.org' subscription='remove'/></query></iq>`)
 		},
-		func(c *client, o string) { c.send(`<iq type='get' id='g'><query xmlns='jabber:iq:roster' ver='1'/></iq>`) },
+		func(c *client, o string) {
+			c.send(`<iq type='get' id='g'><query xmlns='jabber:iq:roster' ver='1'/></iq>`)
+		},
 		func(c *client, o string) { c.send(`<iq type='set' id='c'><enable xmlns='urn:xmpp:carbons:2'/></iq>`) },
 	}
 	done := make(chan struct{})
