@@ -83,6 +83,9 @@ func TestQueryPlans(t *testing.T) {
 						t.Errorf("plan does not use %s:\n%s\n%s", idx, q, got)
 					}
 				}
+				if s.backend == "sqlite" && !strings.HasPrefix(got, "SEARCH x ") {
+					t.Errorf("the driver is not the outer loop:\n%s\n%s", q, got)
+				}
 				for _, bad := range []string{"SCAN x", "SCAN k", "SCAN y", "Seq Scan", "SCAN registry_tags", "USE TEMP B-TREE"} {
 					if strings.Contains(got, bad) {
 						t.Errorf("plan has %q:\n%s\n%s", bad, q, got)

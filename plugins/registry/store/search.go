@@ -453,11 +453,15 @@ func (p plan) query(ops []Operator, keyset bool) (string, *args) {
 	if p.driver != p.order {
 		val = "k"
 		kc, _ := ops[p.order].pred("k", a)
-		q.WriteString("SELECT x.thing_id, k.s, k.n FROM registry_tags x JOIN registry_tags k ON k.thing_id = x.thing_id AND " + kc)
+		// CROSS JOIN keeps the driver as the outer loop on SQLite, whose
+		// statistics average over all tag names (unique serial numbers
+		// make any (name, value) look selective); PostgreSQL plans it
+		// from per-value statistics either way.
+		q.WriteString("SELECT x.thing_id, k.s, k.n FROM registry_tags x CROSS JOIN registry_tags k WHERE k.thing_id = x.thing_id AND " + kc + " AND")
 	} else {
-		q.WriteString("SELECT x.thing_id, x.s, x.n FROM registry_tags x")
+		q.WriteString("SELECT x.thing_id, x.s, x.n FROM registry_tags x WHERE")
 	}
-	q.WriteString(" WHERE x.vis = 1 AND " + cond)
+	q.WriteString(" x.vis = 1 AND " + cond)
 	for i := range ops {
 		if i == p.driver || i == p.order {
 			continue
