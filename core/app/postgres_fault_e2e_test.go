@@ -232,7 +232,7 @@ func TestPostgresOutageUnderTraffic(t *testing.T) {
 	cluster := pgtest.StartCluster(t)
 	dsn := pgtest.DatabaseOn(t, cluster.DSN)
 	b := apptest.Start(t, apptest.Options{Storage: dsn, Extra: faultPool})
-	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank", "gina"} {
+	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank"} {
 		b.AddUser(u+"@localhost", u+"-password")
 	}
 	alice := pgLogin(t, b, "alice", "a")
@@ -253,46 +253,50 @@ func TestPostgresOutageUnderTraffic(t *testing.T) {
 	faults := []struct {
 		name     string
 		down, up func(testing.TB)
+		// late authenticates before the outage and binds during it; one
+		// per fault, so that a session of the last fault, still closing,
+		// cannot take the message meant for the next login.
+		late string
 	}{
-		{name: "stopped", down: cluster.Down, up: cluster.Up},
-		{name: "frozen", down: cluster.Freeze, up: cluster.Thaw},
+		{name: "stopped", down: cluster.Down, up: cluster.Up, late: "gina"},
+		{name: "frozen", down: cluster.Freeze, up: cluster.Thaw, late: "hank"},
 	}
 	for _, f := range faults {
 		t.Run(f.name, func(t *testing.T) {
 			alice.t, bob.t = t, t
 			logBefore := len(b.Log())
 
-			// gina has a message waiting, and authenticates before the
-			// outage but binds her session during it: the broker cannot
-			// load her roster or deliver what waits for her.
-			forGina := "for gina before the database was " + f.name
-			alice.send("<message type='chat' to='gina@localhost'><body>" + forGina + "</body></message>")
+			// The late user has a message waiting, and authenticates
+			// before the outage but binds the session during it: the
+			// broker can neither load the roster nor deliver what waits.
+			waiting := "for " + f.late + " before the database was " + f.name
+			alice.send("<message type='chat' to='" + f.late + "@localhost'><body>" + waiting + "</body></message>")
 			alice.sync()
-			gc := b.DialRaw(t, apptest.StartTLS)
-			gc.Timeout = faultBound
-			for _, step := range []func() error{gc.Secure, gc.Open, func() error { return gc.Auth("SCRAM-SHA-256", "gina", "gina-password") }} {
+			lc := b.DialRaw(t, apptest.StartTLS)
+			lc.Timeout = faultBound
+			for _, step := range []func() error{lc.Secure, lc.Open, func() error { return lc.Auth("SCRAM-SHA-256", f.late, f.late+"-password") }} {
 				if err := step(); err != nil {
-					t.Fatalf("gina: %v", err)
+					t.Fatalf("%s: %v", f.late, err)
 				}
 			}
 
 			f.down(t)
 			start := time.Now()
-			if err := gc.Open(); err != nil {
-				t.Fatalf("gina: %v", err)
+			if err := lc.Open(); err != nil {
+				t.Fatalf("%s: %v", f.late, err)
 			}
-			if err := gc.Bind("g"); err != nil {
-				t.Fatalf("gina binds while the database is %s: %v", f.name, err)
+			if err := lc.Bind("r"); err != nil {
+				t.Fatalf("%s binds while the database is %s: %v", f.late, f.name, err)
 			}
-			gina := &pgClient{RawConn: gc, t: t, name: "gina"}
-			gina.send("<presence/>")
-			id := gina.id("roster-get")
-			gina.send("<iq type='get' id='" + id + "'><query xmlns='" + nsRoster + "'/></iq>")
-			wantStorageError(t, "roster get of a session bound during the outage", gina.await("<iq type='error' id='"+id+"'/>"), time.Since(start))
-			id = gina.id("roster-set")
+			late := &pgClient{RawConn: lc, t: t, name: f.late}
+			late.send("<presence/>")
+			id := late.id("roster-get")
+			late.send("<iq type='get' id='" + id + "'><query xmlns='" + nsRoster + "'/></iq>")
+			wantStorageError(t, "roster get of a session bound during the outage", late.await("<iq type='error' id='"+id+"'/>"), time.Since(start))
+			id = late.id("roster-set")
 			start = time.Now()
-			gina.send("<iq type='set' id='" + id + "'><query xmlns='" + nsRoster + "'><item jid='alice@localhost'/></query></iq>")
-			wantStorageError(t, "roster set of a session bound during the outage", gina.await("<iq type='error' id='"+id+"'/>"), time.Since(start))
+			late.send("<iq type='set' id='" + id + "'><query xmlns='" + nsRoster + "'><item jid='alice@localhost'/></query></iq>")
+			wantStorageError(t, "roster set of a session bound during the outage", late.await("<iq type='error' id='"+id+"'/>"), time.Since(start))
 
 			took := chat(t, alice, bob, f.name+" live", 5)
 			t.Logf("5 live messages while the database is %s: %v", f.name, took.Round(time.Millisecond))
@@ -374,21 +378,21 @@ func TestPostgresOutageUnderTraffic(t *testing.T) {
 			alice.send("<message type='chat' to='carol@localhost'><body>accepted after " + f.name + "</body></message>")
 			alice.sync()
 
-			// gina's session recovers by itself; what waited for her
-			// comes at her next login.
-			id = gina.id("roster-set")
-			gina.send("<iq type='set' id='" + id + "'><query xmlns='" + nsRoster + "'><item jid='alice@localhost' name='after " + f.name + "'/></query></iq>")
-			gina.await("<iq type='result' id='" + id + "'/>")
-			gina.Close()
-			again := pgLogin(t, b, "gina", "g")
+			// The late session recovers by itself; what waited comes at
+			// the next login.
+			id = late.id("roster-set")
+			late.send("<iq type='set' id='" + id + "'><query xmlns='" + nsRoster + "'><item jid='alice@localhost' name='after " + f.name + "'/></query></iq>")
+			late.await("<iq type='result' id='" + id + "'/>")
+			late.Close()
+			again := pgLogin(t, b, f.late, "r2")
 			var got []string
 			for _, el := range again.skipped {
 				if bd := el.Child("jabber:client", "body"); el.Name.Local == "message" && bd != nil {
 					got = append(got, bd.Text)
 				}
 			}
-			if len(got) != 1 || got[0] != forGina {
-				t.Fatalf("gina's next login got %q, want %q", got, forGina)
+			if len(got) != 1 || got[0] != waiting {
+				t.Fatalf("%s's next login got %q, want %q", f.late, got, waiting)
 			}
 			again.Close()
 		})
