@@ -447,62 +447,59 @@ var (
 	emptyScopes = ast.ObjectTerm(ast.Item(kThing, ast.ObjectTerm()), ast.Item(kNodes, ast.ObjectTerm()))
 )
 
-// indexRules builds the policy's view of a thing's rules (sorted by ID).
-func indexRules(rules []storage.ProvisioningRule) ruleIndex {
-	var idx ruleIndex
-	for a := Friend; a <= Control; a++ {
-		var thing scopeBuilder
-		var nodes map[Node]*scopeBuilder
-		var order []Node
-		for i := range rules {
-			r := &rules[i]
-			if r.Action != a.String() {
-				continue
-			}
-			cats := AllCategories
-			if r.Categories != nil {
-				cats = ParseCategories(r.Categories)
-			}
-			t := ast.ObjectTerm(
-				ast.Item(kID, ast.IntNumberTerm(int(r.ID))),
-				ast.Item(kAllow, ast.BooleanTerm(r.Allow)),
-				ast.Item(kCategories, categoriesTerm(cats)),
-				ast.Item(kFields, setOrNull(r.Fields)),
-				ast.Item(kParams, setOrNull(r.Params)),
-			)
-			if !r.Thing.IsNode() {
-				thing.add(r, t)
-				continue
-			}
-			n := nodeOf(r.Thing)
-			if nodes == nil {
-				nodes = map[Node]*scopeBuilder{}
-			}
-			b := nodes[n]
-			if b == nil {
-				b = &scopeBuilder{}
-				nodes[n] = b
-				order = append(order, n)
-			}
-			b.add(r, t)
-		}
-		if thing.byOrigin == nil && thing.all == nil && nodes == nil {
-			idx[a] = emptyScopes
+// indexAction builds the policy's view of owner's rules about action a
+// (rules sorted by ID, oldest first).
+func indexAction(rules []storage.ProvisioningRule, owner jid.JID, a Action) *ast.Term {
+	var thing scopeBuilder
+	var nodes map[Node]*scopeBuilder
+	var order []Node
+	name := a.String()
+	for i := range rules {
+		r := &rules[i]
+		if r.Action != name || r.Owner != owner {
 			continue
 		}
-		nkv := make([][2]*ast.Term, 0, len(order))
-		for _, n := range order {
-			key := ast.ArrayTerm(ast.StringTerm(n.ID), ast.StringTerm(n.Source), ast.StringTerm(n.Partition))
-			nkv = append(nkv, ast.Item(key, nodes[n].term()))
+		cats := AllCategories
+		if r.Categories != nil {
+			cats = ParseCategories(r.Categories)
 		}
-		idx[a] = ast.ObjectTerm(ast.Item(kThing, thing.term()), ast.Item(kNodes, ast.ObjectTerm(nkv...)))
+		t := ast.ObjectTerm(
+			ast.Item(kID, ast.IntNumberTerm(int(r.ID))),
+			ast.Item(kAllow, ast.BooleanTerm(r.Allow)),
+			ast.Item(kCategories, categoriesTerm(cats)),
+			ast.Item(kFields, setOrNull(r.Fields)),
+			ast.Item(kParams, setOrNull(r.Params)),
+		)
+		if !r.Thing.IsNode() {
+			thing.add(r, t)
+			continue
+		}
+		n := nodeOf(r.Thing)
+		if nodes == nil {
+			nodes = map[Node]*scopeBuilder{}
+		}
+		b := nodes[n]
+		if b == nil {
+			b = &scopeBuilder{}
+			nodes[n] = b
+			order = append(order, n)
+		}
+		b.add(r, t)
 	}
-	return idx
+	if thing.byOrigin == nil && thing.all == nil && nodes == nil {
+		return emptyScopes
+	}
+	nkv := make([][2]*ast.Term, 0, len(order))
+	for _, n := range order {
+		key := ast.ArrayTerm(ast.StringTerm(n.ID), ast.StringTerm(n.Source), ast.StringTerm(n.Partition))
+		nkv = append(nkv, ast.Item(key, nodes[n].term()))
+	}
+	return ast.ObjectTerm(ast.Item(kThing, thing.term()), ast.Item(kNodes, ast.ObjectTerm(nkv...)))
 }
 
 // buildInput is the policy input for req about a thing owned by owner (zero:
-// unclaimed) with the thing's rule index (nil: no rules).
-func buildInput(req *Request, owner jid.JID, idx *ruleIndex) ast.Value {
+// unclaimed) with the owner's indexed rules for req.Action (nil: none).
+func buildInput(req *Request, owner jid.JID, rules *ast.Term) ast.Value {
 	nodes := emptyArray
 	if len(req.Nodes) > 0 {
 		ts := make([]*ast.Term, len(req.Nodes))
@@ -525,13 +522,12 @@ func buildInput(req *Request, owner jid.JID, idx *ruleIndex) ast.Value {
 	if len(req.Params) > 0 {
 		params = setOrNull(req.Params)
 	}
-	rules := emptyScopes
+	if rules == nil {
+		rules = emptyScopes
+	}
 	action := nullTerm
 	if int(req.Action) < len(actionTerm) && req.Action > 0 {
 		action = actionTerm[req.Action]
-		if idx != nil && idx[req.Action] != nil {
-			rules = idx[req.Action]
-		}
 	}
 	return ast.NewObject(
 		ast.Item(kAction, action),

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/extasis/extasis/core/jid"
 	"github.com/extasis/extasis/core/stanza"
 	"github.com/extasis/extasis/core/storage"
@@ -149,7 +151,6 @@ func (s *Service) Decide(ctx context.Context, req *Request, via string) (Decisio
 	s.metrics.Decisions.Add(1)
 	t := s.things.get(req.Thing)
 	var owner jid.JID
-	var idx *ruleIndex
 	if t != nil {
 		owner = t.owner
 		if len(req.Nodes) > 0 {
@@ -166,11 +167,10 @@ func (s *Service) Decide(ctx context.Context, req *Request, via string) (Decisio
 				req.Nodes = kept
 			}
 		}
-		idx = t.indexFor(owner)
 	}
 	pol := (*s.policies.Load())[owner]
 	var key string
-	if t != nil {
+	if t != nil && !s.noCache {
 		key = strconv.FormatUint(s.polGen.Load(), 36) + "\x00" + cacheKey(req)
 		if d, ok := t.cached(key); ok {
 			s.metrics.CacheHits.Add(1)
@@ -178,7 +178,11 @@ func (s *Service) Decide(ctx context.Context, req *Request, via string) (Decisio
 			return d, owner
 		}
 	}
-	d, err := s.engine.Decide(ctx, pol, buildInput(req, owner, idx))
+	var rules *ast.Term
+	if t != nil {
+		rules = t.indexFor(owner, req.Action)
+	}
+	d, err := s.engine.Decide(ctx, pol, buildInput(req, owner, rules))
 	if err != nil {
 		if err == ErrTimeout {
 			s.metrics.PolicyTimeout.Add(1)
@@ -187,7 +191,7 @@ func (s *Service) Decide(ctx context.Context, req *Request, via string) (Decisio
 		}
 		s.log.Debug("policy failed; denied", "thing", req.Thing, "owner", owner, "err", err)
 		d = Decision{Reason: d.Reason}
-	} else if t != nil {
+	} else if t != nil && !s.noCache {
 		t.remember(key, d)
 	}
 	s.record(req, owner, d, via)

@@ -131,6 +131,7 @@ type Service struct {
 	ids    atomic.Uint64
 
 	metrics Metrics
+	noCache bool // benchmarks: evaluate every decision
 }
 
 var (

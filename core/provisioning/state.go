@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/extasis/extasis/core/jid"
 	"github.com/extasis/extasis/core/storage"
 )
@@ -42,10 +44,26 @@ func (t *thing) ownerOf(n Node) jid.JID {
 	return t.owner
 }
 
-// indexFor returns the rule index of owner's rules on t.
-func (t *thing) indexFor(owner jid.JID) *ruleIndex {
-	return t.index[owner]
+// indexFor returns the rule index of owner's rules on t: kept for things
+// with many rules, built per decision for the others, so that the heap
+// does not hold OPA terms for every rule of every thing (pointer-dense
+// terms make each garbage collection cycle scan hundreds of MB with 100k
+// rules).
+func (t *thing) indexFor(owner jid.JID, a Action) *ast.Term {
+	if t.index != nil {
+		if idx := t.index[owner]; idx != nil {
+			return idx[a]
+		}
+		return nil
+	}
+	if len(t.rules) == 0 {
+		return nil
+	}
+	return indexAction(t.rules, owner, a)
 }
+
+// keptIndex is the number of rules from which a thing keeps its index.
+const keptIndex = 16
 
 func (t *thing) cached(key string) (Decision, bool) {
 	t.mu.Lock()
@@ -63,15 +81,23 @@ func (t *thing) remember(key string, d Decision) {
 	t.mu.Unlock()
 }
 
-// build finishes a thing after its fields are set: rule indexes per owner.
+// build finishes a thing after its fields are set: rule indexes per owner
+// for things with many rules.
 func (t *thing) build() {
-	byOwner := map[jid.JID][]storage.ProvisioningRule{}
+	t.index = nil
+	if len(t.rules) < keptIndex {
+		return
+	}
+	byOwner := map[jid.JID]bool{}
 	for _, r := range t.rules {
-		byOwner[r.Owner] = append(byOwner[r.Owner], r)
+		byOwner[r.Owner] = true
 	}
 	t.index = make(map[jid.JID]*ruleIndex, len(byOwner))
-	for o, rs := range byOwner {
-		idx := indexRules(rs)
+	for o := range byOwner {
+		var idx ruleIndex
+		for a := Friend; a <= Control; a++ {
+			idx[a] = indexAction(t.rules, o, a)
+		}
 		t.index[o] = &idx
 	}
 }
