@@ -592,3 +592,23 @@ func TestRosterVersioning(t *testing.T) {
 	a.send(`<iq type='get' id='v3'><query xmlns='jabber:iq:roster' ver='999999999999999999'/></iq>`)
 	a.expect(`id='v3'`, `c@example.org`, `d@example.org`, `e@example.org`)
 }
+
+// TestReplacedSession: when a new session takes over a full JID (RFC 6120
+// §7.7.2.2), the end of the old one does not announce the JID unavailable,
+// and what it never delivered goes to the new one.
+func TestReplacedSession(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.account("alice")
+	e.account("bob")
+	befriend(e, "alice", "bob")
+	b := e.online("bob@example.org/b")
+	old := e.online("alice@example.org/x")
+	cur := e.login("alice@example.org/x")
+	cur.send(`<presence/>`)
+	b.drain()
+	cur.drain()
+	m := mustParse(`<message from='bob@example.org/b' to='alice@example.org/x' type='chat' id='m1'><body>1</body></message>`)
+	old.end(m)
+	b.never(`type='unavailable'`)
+	cur.expect(`id='m1'`)
+}

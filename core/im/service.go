@@ -156,7 +156,10 @@ func (s *Service) SessionEnded(ctx context.Context, sess *session.Session, unack
 	full := sess.JID()
 	bare := full.Bare()
 	a := s.cached(bare)
-	if sess.SetUnavailable() && a != nil {
+	// A session replaced by a newer one with the same full JID (RFC 6120
+	// §7.7.2.2) must not announce that JID unavailable: it is online.
+	replaced := s.r.Sessions().Get(full) != nil
+	if sess.SetUnavailable() && a != nil && !replaced {
 		un := stanza.Build(stanza.Presence, full, jid.JID{}, "unavailable", "")
 		s.broadcast(ctx, sess, a, un, false)
 		s.publishPresence(ctx, full, false, "", 0)

@@ -10,7 +10,7 @@ import (
 // the same rules as the raw-client tests, through a real client library.
 func TestSlixmpp(t *testing.T) {
 	b := startBroker(t, "", "")
-	users(b, "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan")
+	users(b, "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory")
 	script := func(name string) string {
 		p, err := filepath.Abs(filepath.Join("testdata", name))
 		if err != nil {
@@ -26,6 +26,7 @@ func TestSlixmpp(t *testing.T) {
 		{"offline.py", []string{"dave", "erin", "-password"}},
 		{"carbons.py", []string{"frank", "grace", "-password"}},
 		{"blocking.py", []string{"heidi", "ivan", "-password"}},
+		{"sm.py", []string{"judy", "mallory", "-password"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.TrimSuffix(tt.name, ".py"), func(t *testing.T) {
