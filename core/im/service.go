@@ -109,9 +109,11 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Features are the disco features the service implements.
+// Features are the disco features the service implements on the server's
+// domains. Roster versioning and pre-approval are stream features, which
+// c2s announces.
 func (s *Service) Features() []string {
-	return []string{stanza.NSRoster, stanza.NSBlocking, stanza.NSCarbons, "msgoffline", stanza.NSPreApproval, stanza.NSRosterVer}
+	return []string{stanza.NSBlocking, stanza.NSCarbons, "msgoffline"}
 }
 
 // Register installs the roster, blocking and carbons iq handlers on the
