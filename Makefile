@@ -36,9 +36,21 @@ test: deps
 	trap 'PGTEST_DIR=$(PGTEST_DIR) .ci/pg.sh stop >/dev/null 2>&1 || true' EXIT; \
 	$(MAKE) --no-print-directory test-go
 
+# The end-to-end packages run a second time with every broker on
+# PostgreSQL (apptest reads EXTASIS_TEST_BACKEND); about three minutes.
+# Tests that choose their backends themselves ran in the first pass.
+E2E_PKGS := ./core/app/ ./core/im/ ./core/c2s/ ./core/register/
+E2E_PG_SKIP := TestPostgresOutageUnderTraffic|TestStorageRoundTrip|TestServeStorageErrors
+
 test-go:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	@if [ -n "$$EXTASIS_TEST_POSTGRES" ] || [ "$$CI" = true ]; then \
+		echo "EXTASIS_TEST_BACKEND=postgres $(GO) test -count=1 -timeout 20m -skip '$(E2E_PG_SKIP)' $(E2E_PKGS)"; \
+		EXTASIS_TEST_BACKEND=postgres $(GO) test -count=1 -timeout 20m -skip '$(E2E_PG_SKIP)' $(E2E_PKGS); \
+	else \
+		echo "end-to-end tests on PostgreSQL skipped: EXTASIS_TEST_POSTGRES is not set (make test sets it)"; \
+	fi
 	@if [ -f sdk/go.mod ]; then cd sdk && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...; fi
 
 # bench: the Go micro-benchmarks; the side-by-side load tests with Prosody and
