@@ -105,22 +105,66 @@ func attr(b *bytes.Buffer, k, v string) {
 	b.WriteByte('"')
 }
 
+// firstName names the first element of a payload the plugin built. The
+// common shape, <name xmlns='...'> or <name>, is read directly; anything
+// else (prefixes, comments, odd spacing) goes through encoding/xml.
 func firstName(raw []byte) Name {
+	if n, ok := quickName(raw); ok {
+		return n
+	}
 	d := xml.NewDecoder(bytes.NewReader(raw))
 	for {
-		t, err := d.RawToken()
+		t, err := d.Token()
 		if err != nil {
 			return Name{}
 		}
 		if se, ok := t.(xml.StartElement); ok {
-			for _, a := range se.Attr {
-				if a.Name.Space == "" && a.Name.Local == "xmlns" {
-					return Name{Space: a.Value, Local: se.Name.Local}
-				}
-			}
-			return Name{Local: se.Name.Local}
+			return Name{Space: se.Name.Space, Local: se.Name.Local}
 		}
 	}
+}
+
+func quickName(raw []byte) (Name, bool) {
+	if len(raw) < 3 || raw[0] != '<' {
+		return Name{}, false
+	}
+	i := 1
+	for i < len(raw) && isNameByte(raw[i]) {
+		i++
+	}
+	if i == 1 || i == len(raw) {
+		return Name{}, false
+	}
+	n := Name{Local: string(raw[1:i])}
+	switch raw[i] {
+	case '>', '/':
+		return n, true
+	case ' ':
+		rest := raw[i:]
+		for _, q := range []string{` xmlns='`, ` xmlns="`} {
+			if bytes.HasPrefix(rest, []byte(q)) {
+				v := rest[len(q):]
+				end := bytes.IndexByte(v, q[len(q)-1])
+				if end < 0 || bytes.ContainsAny(v[:end], "&<") {
+					return Name{}, false
+				}
+				after := v[end+1:]
+				if len(after) == 0 || (after[0] != '>' && after[0] != '/') {
+					return Name{}, false // more attributes: let the decoder read them
+				}
+				n.Space = string(v[:end])
+				return n, true
+			}
+		}
+	}
+	return Name{}, false
+}
+
+// isNameByte accepts the ASCII letters, digits and '-', '_', '.' of
+// ordinary element names; a ':' (prefix) or anything else takes the slow
+// path.
+func isNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 }
 
 // Reply builds the answer to s: addresses swapped, same id, the given type
@@ -172,7 +216,103 @@ func errorType(cond string) string {
 
 // Body returns the text of a message's <body/> ("" if none).
 func (s *Stanza) Body() string {
-	d := xml.NewDecoder(bytes.NewReader(s.Raw))
+	if b, ok := quickBody(s.Raw); ok {
+		return b
+	}
+	return slowBody(s.Raw)
+}
+
+// quickBody finds the body of the common stanza without encoding/xml:
+// plain start and end tags, an unprefixed <body> child of the top element
+// with no attributes and text without references. It reports false for
+// anything else (comments, CDATA, processing instructions, entities,
+// namespaces on the body), which slowBody then reads properly.
+func quickBody(raw []byte) (string, bool) {
+	if bytes.Contains(raw, []byte("<!")) || bytes.Contains(raw, []byte("<?")) {
+		return "", false
+	}
+	i, self, ok := tagEnd(raw, bytes.IndexByte(raw, '<'))
+	if !ok {
+		return "", false
+	}
+	if self {
+		return "", true
+	}
+	depth := 1
+	for {
+		j := bytes.IndexByte(raw[i:], '<')
+		if j < 0 {
+			return "", false
+		}
+		j += i
+		if j+1 < len(raw) && raw[j+1] == '/' {
+			k := bytes.IndexByte(raw[j:], '>')
+			if k < 0 {
+				return "", false
+			}
+			i = j + k + 1
+			if depth--; depth == 0 {
+				return "", true
+			}
+			continue
+		}
+		end, self, ok := tagEnd(raw, j)
+		if !ok {
+			return "", false
+		}
+		if depth == 1 && bytes.HasPrefix(raw[j:], []byte("<body")) {
+			switch tag := raw[j+5 : end]; string(tag) {
+			case ">":
+				k := bytes.IndexByte(raw[end:], '<')
+				if k < 0 || !bytes.HasPrefix(raw[end+k:], []byte("</body>")) {
+					return "", false
+				}
+				text := raw[end : end+k]
+				if bytes.IndexByte(text, '&') >= 0 || bytes.IndexByte(text, '\r') >= 0 {
+					return "", false
+				}
+				return string(text), true
+			case "/>":
+				return "", true
+			default:
+				return "", false // attributes or a longer name: read properly
+			}
+		}
+		i = end
+		if !self {
+			depth++
+		}
+	}
+}
+
+// tagEnd returns the index after the start tag at raw[at], skipping
+// quoted attribute values, and whether the tag closes itself.
+func tagEnd(raw []byte, at int) (end int, self bool, ok bool) {
+	if at < 0 || at+1 >= len(raw) || !isNameByte(raw[at+1]) {
+		return 0, false, false
+	}
+	var quote byte
+	for i := at + 1; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '<':
+			return 0, false, false
+		case c == '>':
+			return i + 1, raw[i-1] == '/', true
+		}
+	}
+	return 0, false, false
+}
+
+// slowBody is Body through encoding/xml.
+func slowBody(raw []byte) string {
+	d := xml.NewDecoder(bytes.NewReader(raw))
 	top := false
 	for {
 		t, err := d.Token()

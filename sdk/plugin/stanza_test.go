@@ -2,6 +2,8 @@ package plugin
 
 import (
 	"bytes"
+	"encoding/xml"
+	"io"
 	"testing"
 )
 
@@ -136,5 +138,75 @@ func BenchmarkEchoReply(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = s.Reply("", Body(s.Body()))
+	}
+}
+
+// FuzzBody checks the quick body reader against encoding/xml on every
+// well-formed input it accepts.
+func FuzzBody(f *testing.F) {
+	for _, s := range []string{
+		`<message><body>hi</body></message>`, `<message to='a' x="<"><body>a&amp;b</body></message>`,
+		`<message><x><body>no</body></x><body>yes</body></message>`, `<message><body/></message>`,
+		`<message><body xmlns='urn:x'>no</body></message>`, `<message/>`, `<message><!-- c --><body>x</body></message>`,
+		`<message><body>a</body><body>b</body></message>`, `<message><bodyx>no</bodyx></message>`,
+		`<message><x/><body>y>z</body></message>`, "<message><body>a\r\nb</body></message>",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		quick, ok := quickBody(raw)
+		if !ok || !wellFormed(raw) {
+			return
+		}
+		if slow := slowBody(raw); quick != slow {
+			t.Fatalf("quick %q, encoding/xml %q for %q", quick, slow, raw)
+		}
+	})
+}
+
+func wellFormed(raw []byte) bool {
+	d := xml.NewDecoder(bytes.NewReader(raw))
+	depth, tops := 0, 0
+	for {
+		t, err := d.Token()
+		if err == io.EOF {
+			return depth == 0 && tops == 1
+		}
+		if err != nil {
+			return false
+		}
+		switch t.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				tops++
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		case xml.CharData:
+			if depth == 0 {
+				return false
+			}
+		}
+	}
+}
+
+func TestQuickName(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want Name
+	}{
+		{`<body>x</body>`, Name{Local: "body"}},
+		{`<ping xmlns='urn:xmpp:ping'/>`, Name{Space: "urn:xmpp:ping", Local: "ping"}},
+		{`<query xmlns="jabber:iq:roster"><item/></query>`, Name{Space: "jabber:iq:roster", Local: "query"}},
+		{`<q xmlns='urn:a' node='n'/>`, Name{Space: "urn:a", Local: "q"}},
+		{`<x:q xmlns:x='urn:b'/>`, Name{Space: "urn:b", Local: "q"}},
+		{` <q/>`, Name{Local: "q"}},
+	} {
+		t.Run(tc.raw, func(t *testing.T) {
+			if got := firstName([]byte(tc.raw)); got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
