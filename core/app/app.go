@@ -62,6 +62,7 @@ type App struct {
 	httpLn  net.Listener
 	stopped bool
 	errc    chan error
+	bgStop  context.CancelFunc
 }
 
 // Options are process-level settings that are not configuration.
@@ -229,6 +230,9 @@ func (a *App) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	bg, cancel := context.WithCancel(context.Background())
+	a.bgStop = cancel
+	go trimMemory(bg, 2*time.Second, 8<<20, 16<<20)
 	for _, d := range a.certs.Generated {
 		a.log.Info("using a self-signed certificate; clients must be told to accept it", "domain", d)
 	}
@@ -381,6 +385,9 @@ func (a *App) Stop(ctx context.Context) error {
 	a.stopped = true
 	srv := a.httpSrv
 	a.mu.Unlock()
+	if a.bgStop != nil {
+		a.bgStop()
+	}
 	var errs []error
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)

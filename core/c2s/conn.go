@@ -58,6 +58,7 @@ type conn struct {
 	saslMech     string
 	saslUser     string
 	authAttempts int
+	ipFailures   int // failures this stream added to its IP's count
 
 	wl          sync.Mutex // serialises writes to nc
 	closed      atomic.Bool
@@ -345,6 +346,14 @@ func (c *conn) preAuth(f *xml.Frame) bool {
 			return true
 		}
 		if reply := r.HandleUnauthenticated(c.ctx, c.domain, c.remote, st); reply != nil {
+			if st.Type == "set" && reply.Type == "result" && c.ipFailures > 0 {
+				// A device that failed to log in and then registered with
+				// a valid signature was onboarding, not guessing: forgive
+				// this stream's failures so a factory behind one address
+				// is not locked out.
+				c.srv.auth.forgive(ipKey(c.remote), c.ipFailures)
+				c.ipFailures = 0
+			}
 			c.writeSync(reply.Raw)
 		}
 		return true
@@ -498,6 +507,7 @@ func (c *conn) saslFail(cond, text, user string) bool {
 	c.srv.metrics.logins.WithLabelValues(c.saslMech, cond).Inc()
 	if cond == sasl.NotAuthorized {
 		c.srv.auth.failure(ipKey(c.remote))
+		c.ipFailures++
 		if user != "" {
 			if u, err := jid.New(user, c.domain, ""); err == nil {
 				c.srv.auth.failure(acctKey(u))

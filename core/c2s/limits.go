@@ -141,6 +141,24 @@ func (l *authLimiter) failure(key string) {
 	}
 }
 
+// forgive takes back n failures of key (and its block, if that leaves it
+// under the limit).
+func (l *authLimiter) forgive(key string, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.m[key]
+	if f == nil {
+		return
+	}
+	f.n -= n
+	if f.n < l.max {
+		f.until = time.Time{}
+	}
+	if f.n <= 0 {
+		delete(l.m, key)
+	}
+}
+
 func (l *authLimiter) success(key string) {
 	l.mu.Lock()
 	delete(l.m, key)

@@ -56,9 +56,9 @@ type Config struct {
 	// SASLSecret keys the fake salts shown for unknown users; persistent
 	// and shared by every node, so that they never change (sasl.WithSecret).
 	SASLSecret []byte
-	Lifecycle   Lifecycle // optional
-	Events      *event.Bus
-	Metrics     *Metrics
+	Lifecycle  Lifecycle // optional
+	Events     *event.Bus
+	Metrics    *Metrics
 
 	Limits             xml.Limits
 	AllowPlain         bool
