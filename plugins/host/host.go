@@ -115,6 +115,7 @@ type Host struct {
 	started bool
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	fork    *forker
 }
 
 // New validates the catalog without starting anything: every binary is
@@ -241,12 +242,14 @@ func (h *Host) Start(ctx context.Context) error {
 		return errors.New("host: no router")
 	}
 	sctx, cancel := context.WithCancel(context.Background())
+	h.fork = newForker()
 	for i, p := range h.plugins {
 		if err := p.start(ctx); err != nil {
 			cancel()
 			for _, q := range h.plugins[:i] {
 				q.stop(context.Background())
 			}
+			h.fork.stop()
 			return err
 		}
 	}
@@ -277,6 +280,7 @@ func (h *Host) Stop(ctx context.Context) error {
 	for i := len(h.plugins) - 1; i >= 0; i-- {
 		h.plugins[i].stop(ctx)
 	}
+	h.fork.stop()
 	return ctx.Err()
 }
 

@@ -38,8 +38,8 @@ type process struct {
 // spawn starts the binary and performs the handshake and Info. host serves
 // the plugin's Host API calls.
 func spawn(ctx context.Context, name, bin, sum, dataDir string, limit int64, log *slog.Logger,
-	host pluginv1.HostServer, t Tuning, version string) (*process, error) {
-	pr := &procRunner{name: name, bin: bin, sum: sum, dataDir: dataDir, limit: limit, debug: log.Enabled(ctx, slog.LevelDebug)}
+	host pluginv1.HostServer, t Tuning, version string, fork *forker) (*process, error) {
+	pr := &procRunner{name: name, bin: bin, sum: sum, dataDir: dataDir, limit: limit, debug: log.Enabled(ctx, slog.LevelDebug), fork: fork}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  plugin.Handshake(),
 		VersionedPlugins: plugin.BrokerPluginSets(host),
@@ -101,7 +101,7 @@ func checkConfig(name string, info plugin.Info, block []byte) error {
 func (p *managed) launch(ctx context.Context) (*instance, error) {
 	t := p.h.tuning
 	api := &hostAPI{p: p}
-	pr, err := spawn(ctx, p.name, p.bin, p.sum, p.dataDir, p.limit, p.log, api, t, p.h.deps.Version)
+	pr, err := spawn(ctx, p.name, p.bin, p.sum, p.dataDir, p.limit, p.log, api, t, p.h.deps.Version, p.h.fork)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func Inspect(ctx context.Context, dir string, p config.Plugin, log *slog.Logger)
 		return plugin.Info{}, fmt.Errorf("host: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	pr, err := spawn(ctx, p.Name, bin, p.SHA256, tmp, limit, log.With("plugin", p.Name), &hostAPI{}, t, "check")
+	pr, err := spawn(ctx, p.Name, bin, p.SHA256, tmp, limit, log.With("plugin", p.Name), &hostAPI{}, t, "check", nil)
 	if err != nil {
 		return plugin.Info{}, err
 	}
@@ -196,6 +196,7 @@ type procRunner struct {
 	name, bin, sum, dataDir string
 	limit                   int64
 	debug                   bool
+	fork                    *forker // nil: start from the calling thread (Inspect)
 
 	cmd            *exec.Cmd
 	stdout, stderr io.ReadCloser
@@ -239,7 +240,13 @@ func (r *procRunner) runner(_ hclog.Logger, spec *exec.Cmd, _ string) (runner.Ru
 }
 
 func (r *procRunner) Start(context.Context) error {
-	if err := r.cmd.Start(); err != nil {
+	var err error
+	if r.fork != nil {
+		r.fork.run(func() { err = r.cmd.Start() })
+	} else {
+		err = r.cmd.Start()
+	}
+	if err != nil {
 		return pluginErr(r.name, fmt.Errorf("%w: %w", ErrStart, err))
 	}
 	r.pid = r.cmd.Process.Pid
