@@ -398,6 +398,28 @@ func TestE2EStreamManagement(t *testing.T) {
 		}
 	})
 
+	t.Run("detached at shutdown: kept offline across a restart", func(t *testing.T) {
+		b := startBroker(t, "", "")
+		users(b, "alice", "bob")
+		alice := login(t, b, "alice", xcOptions{})
+		bob := dial(t, b, "bob@localhost", "bob-password", xcOptions{SM: true, NoAutoAck: true})
+		bob.send("<presence/>")
+		bob.sync()
+		sendMessages(alice, "bob@localhost", "z", 0, 15)
+		if got, _ := messageIDs(bob, "z", 15, wait); len(got) != 15 {
+			t.Fatalf("got %d", len(got))
+		}
+		bob.kill()
+		time.Sleep(300 * time.Millisecond)
+		b.Restart()
+		nb := dial(t, b, "bob@localhost", "bob-password", xcOptions{})
+		nb.send("<presence/>")
+		all, dups := messageIDs(nb, "z", 15, wait)
+		if len(all) != 15 || dups != 0 {
+			t.Fatalf("after restart: %d distinct of 15, %d duplicates", len(all), dups)
+		}
+	})
+
 	t.Run("no resumption: offline storage", func(t *testing.T) {
 		b := startBroker(t, "im:\n  resume_timeout: 1s\n", "")
 		users(b, "alice", "bob")
