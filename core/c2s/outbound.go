@@ -17,6 +17,9 @@ type item struct {
 	st     *stanza.Stanza
 	raw    []byte
 	resend bool // retransmission after resumption: already counted
+	// uncounted: queued before stream management was enabled, so the
+	// client does not count it (XEP-0198 §4: counting starts at <enabled/>).
+	uncounted bool
 }
 
 func (it item) bytes() []byte {
@@ -151,7 +154,7 @@ func (o *outbound) flush(c *conn) {
 		sm := o.sm
 		if sm {
 			for _, it := range batch {
-				if it.st != nil && !it.resend {
+				if it.st != nil && !it.resend && !it.uncounted {
 					o.outCount++
 					o.unacked = append(o.unacked, it.st)
 				}
@@ -167,16 +170,15 @@ func (o *outbound) flush(c *conn) {
 
 		o.mu.Lock()
 		if err != nil {
-			if !sm {
-				// Keep what was not written: re-routed when the session ends.
-				rest := make([]item, 0, len(batch)+len(o.queue))
-				for _, it := range batch {
-					if it.st != nil && !it.resend {
-						rest = append(rest, it)
-					}
+			// Keep what stream management does not track: re-routed when
+			// the session ends.
+			rest := make([]item, 0, len(batch)+len(o.queue))
+			for _, it := range batch {
+				if it.st != nil && !it.resend && (!sm || it.uncounted) {
+					rest = append(rest, it)
 				}
-				o.queue = append(rest, o.queue...)
 			}
+			o.queue = append(rest, o.queue...)
 			o.queued = 0
 			for _, it := range o.queue {
 				o.queued += len(it.bytes())

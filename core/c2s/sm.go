@@ -64,6 +64,9 @@ func (c *conn) smFrame(f *xml.Frame) bool {
 			return true
 		}
 		o.sm = true
+		for i := range o.queue {
+			o.queue[i].uncounted = true
+		}
 		resume := false
 		if v, ok := f.Attr("resume"); ok && (string(v) == "true" || string(v) == "1") && c.srv.cfg.ResumeTimeout > 0 {
 			resume = true
