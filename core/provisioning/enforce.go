@@ -154,7 +154,9 @@ func (s *Service) enforce(ctx context.Context, st *stanza.Stanza, req *Request, 
 	asked := *req
 	d, owner := s.Decide(ctx, req, "broker")
 	if d.Ask && !owner.IsZero() {
-		defer s.askOwner(ctx, req, owner, d)
+		// Asking writes to storage: not on the routing path.
+		q := *req
+		s.enqueue(func(ctx context.Context) { s.askOwner(ctx, &q, owner, d) })
 	}
 	if !d.Allow {
 		s.r.ReplyError(ctx, st, stanza.Error{Condition: stanza.Forbidden, Text: "Access denied."})

@@ -32,6 +32,9 @@ func (s *Service) extasis(ctx context.Context, st *stanza.Stanza, p *xml.Element
 	case "get policy":
 		err = s.getPolicy(ctx, st, owner)
 	case "set policy":
+		if err = s.mayUpload(owner); err != nil {
+			break
+		}
 		err = s.PutPolicy(ctx, owner, p.Text)
 		if err == nil {
 			s.r.Route(ctx, st.Result())
@@ -82,6 +85,38 @@ func (s *Service) extasis(ctx context.Context, st *stanza.Stanza, p *xml.Element
 		}
 		s.replyErr(ctx, st, err)
 	}
+}
+
+// uploadsPerMinute bounds policy uploads per owner: compiling costs tens
+// of milliseconds.
+const uploadsPerMinute = 20
+
+// mayUpload lets local accounts upload modules, uploadsPerMinute at most.
+func (s *Service) mayUpload(owner jid.JID) error {
+	if owner.Local() == "" || !s.r.IsHost(owner.Domain()) {
+		return refuse(stanza.Forbidden, "only local accounts may upload a policy")
+	}
+	now := s.cfg.Now()
+	s.ownersMu.Lock()
+	defer s.ownersMu.Unlock()
+	u := s.uploads[owner]
+	if now.Sub(u.since) > time.Minute {
+		u = uploadWindow{since: now}
+	}
+	if u.count >= uploadsPerMinute {
+		return refuse(stanza.ResourceConstraint, "too many policy uploads; wait a minute")
+	}
+	u.count++
+	if len(s.uploads) > 100_000 {
+		s.uploads = map[jid.JID]uploadWindow{}
+	}
+	s.uploads[owner] = u
+	return nil
+}
+
+type uploadWindow struct {
+	since time.Time
+	count int
 }
 
 func (s *Service) getPolicy(ctx context.Context, st *stanza.Stanza, owner jid.JID) error {

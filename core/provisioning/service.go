@@ -120,6 +120,7 @@ type Service struct {
 
 	ownersMu  sync.Mutex
 	ruleCount map[jid.JID]int
+	uploads   map[jid.JID]uploadWindow // policy uploads per owner
 
 	version atomic.Int64 // the store's change counter we are in sync with
 
@@ -168,6 +169,7 @@ func New(cfg Config) (*Service, error) {
 		notices:   map[jid.JID][]storage.ProvisioningNotice{},
 		fams:      map[jid.JID]family{},
 		ruleCount: map[jid.JID]int{},
+		uploads:   map[jid.JID]uploadWindow{},
 		jobs:      make(chan func(context.Context), 1024),
 		audit:     make(chan storage.ProvisioningDecision, cfg.AuditQueue),
 		stopCh:    make(chan struct{}),
