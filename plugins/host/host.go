@@ -78,6 +78,7 @@ type Tuning struct {
 	BackoffMax     time.Duration // restart delay cap: 30s
 	StableAfter    time.Duration // a plugin up this long restarts from BackoffMin again: 1m
 	MemoryLimit    int64         // data limit (RLIMIT_DATA) when the catalog sets none: 1 GiB
+	MaxStanza      int           // largest stanza a plugin may send (pass limits.max_stanza): 256 KiB
 }
 
 func (t Tuning) withDefaults() Tuning {
@@ -99,6 +100,9 @@ func (t Tuning) withDefaults() Tuning {
 	def(&t.StableAfter, time.Minute)
 	if t.MemoryLimit <= 0 {
 		t.MemoryLimit = 1 << 30
+	}
+	if t.MaxStanza <= 0 {
+		t.MaxStanza = 256 << 10
 	}
 	return t
 }

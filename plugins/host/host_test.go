@@ -241,6 +241,15 @@ func TestForgedFrom(t *testing.T) {
 	if n := e.errorCount("test", "rejected"); n != 2 {
 		t.Errorf("rejected = %v", n)
 	}
+	// The plugin echoes a body too large for the broker's stanza limit.
+	c.msg("test.localhost", strings.Repeat("x", 300<<10))
+	waitFor(t, wait, "the oversized stanza to be refused", func() bool { return e.errorCount("test", "rejected") >= 3 })
+	if !strings.Contains(e.logs.String(), "over the limit of 262144") {
+		t.Error("oversized stanza not logged")
+	}
+	if n := e.errorCount("test", "rejected"); n != 3 {
+		t.Errorf("rejected = %v", n)
+	}
 	if !strings.Contains(e.logs.String(), "stanza not from an address the plugin owns") {
 		t.Errorf("refusal not logged")
 	}

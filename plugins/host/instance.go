@@ -261,6 +261,10 @@ func (i *instance) recvLoop() {
 
 func (i *instance) fromPlugin(raw []byte) {
 	p := i.p
+	if len(raw) > p.h.tuning.MaxStanza {
+		i.reject("", "", pluginErr(p.name, fmt.Errorf("sent a stanza of %d bytes, over the limit of %d", len(raw), p.h.tuning.MaxStanza)))
+		return
+	}
 	s, err := stanza.Parse(raw)
 	if err != nil {
 		i.reject("", "", pluginErr(p.name, fmt.Errorf("sent something that is not a stanza: %w", err)))

@@ -101,6 +101,9 @@ func main() {
 			_ = b.Send(ctx, plugin.NewStanza(plugin.KindMessage, b.Address(), to, "chat", "ev", plugin.Body(text)))
 		}),
 		Rejected: func(ctx context.Context, b plugin.Broker, r plugin.Rejection) {
+			if r.To == "" {
+				return // nobody to tell (the broker could not read the stanza)
+			}
 			_ = b.Send(ctx, plugin.NewStanza(plugin.KindMessage, b.Address(), r.To, "chat", "rej", plugin.Body("rejected: "+r.Reason)))
 		},
 	}
