@@ -46,6 +46,11 @@ type conn struct {
 	tlsState *tls.ConnectionState
 	cb       sasl.ChannelBinding
 
+	// stateMu guards domain, streamID and out against closeStream called
+	// from other goroutines (shutdown, a replacing session, the timer).
+	// The read loop is their only writer: it writes them under stateMu and
+	// reads them without it. A leaf lock.
+	stateMu  sync.Mutex
 	domain   string
 	streamID string
 	user     jid.JID // bare, after SASL
@@ -190,7 +195,9 @@ func (c *conn) streamOpen(attrs []xml.RawAttr) bool {
 			version = xml.UnescapeString(a.Value)
 		}
 	}
+	c.stateMu.Lock()
 	c.streamID = newID()
+	c.stateMu.Unlock()
 	// The header goes out before any error so the client can parse it
 	// (RFC 6120 §4.9.1.2).
 	host := to
@@ -207,7 +214,9 @@ func (c *conn) streamOpen(attrs []xml.RawAttr) bool {
 		c.closeStream("host-unknown", "this server does not serve "+truncate(to, 100))
 		return false
 	}
+	c.stateMu.Lock()
 	c.domain = host
+	c.stateMu.Unlock()
 	c.writeHeader(host)
 	if !strings.HasPrefix(version, "1.") {
 		c.closeStream("unsupported-version", "XMPP 1.0 is required")
@@ -239,17 +248,20 @@ func truncate(s string, n int) string {
 	return s
 }
 
-func (c *conn) writeHeader(from string) {
+func (c *conn) writeHeader(from string) { c.writeHeaderID(c.streamID, from) }
+
+// writeHeaderID writes a stream header with the given id.
+func (c *conn) writeHeaderID(id, from string) {
 	var b []byte
 	if c.ws {
 		b = append(b, "<open xmlns='"+stanza.NSFraming+"' version='1.0' xml:lang='en' id='"...)
-		b = append(b, c.streamID...)
+		b = append(b, id...)
 		b = append(b, "' from='"...)
 		b = xml.EscapeAttr(b, from)
 		b = append(b, "'/>"...)
 	} else {
 		b = append(b, headerPrefix+" version='1.0' xml:lang='en' id='"...)
-		b = append(b, c.streamID...)
+		b = append(b, id...)
 		b = append(b, "' from='"...)
 		b = xml.EscapeAttr(b, from)
 		b = append(b, "'>"...)
@@ -325,7 +337,9 @@ func (c *conn) preTLS(f *xml.Frame) bool {
 	c.wl.Unlock()
 	c.tlsDone(tc)
 	c.dec.Reset(activity{c})
+	c.stateMu.Lock()
 	c.streamID = ""
+	c.stateMu.Unlock()
 	return true
 }
 
@@ -474,7 +488,9 @@ func (c *conn) saslStep(text string) bool {
 	c.user, c.authed = user, true
 	c.saslSrv = nil
 	c.dec.Restart()
+	c.stateMu.Lock()
 	c.streamID = ""
+	c.stateMu.Unlock()
 	return true
 }
 
@@ -601,7 +617,9 @@ func (c *conn) preBind(f *xml.Frame) bool {
 	if replaced != nil {
 		replaced.Close("conflict", "replaced by a new session with the same resource")
 	}
+	c.stateMu.Lock()
 	c.sess, c.out = sess, out
+	c.stateMu.Unlock()
 	c.boundFlag.Store(true)
 	c.timer.Reset(c.srv.cfg.PingInterval)
 	out.SendRaw(stanza.Build(stanza.IQ, jid.JID{}, jid.JID{}, "result", st.ID,
@@ -731,13 +749,15 @@ func (c *conn) writeSync(b []byte) {
 // closeStream sends a stream error (cond "" for a clean close) and the
 // closing tag, then closes the transport once queued data is written.
 func (c *conn) closeStream(cond, text string) {
+	c.stateMu.Lock()
+	id, host, out := c.streamID, c.anyHost(), c.out
+	c.stateMu.Unlock()
 	var b []byte
 	if cond != "" {
 		c.srv.metrics.streamErrs.WithLabelValues(cond).Inc()
-		if c.streamID == "" {
+		if id == "" {
 			// No header sent yet on this stream: send one so the error parses.
-			c.streamID = newID()
-			c.writeHeader(c.anyHost())
+			c.writeHeaderID(newID(), host)
 		}
 		if c.ws {
 			b = append(b, "<stream:error xmlns:stream='"+stanza.NSStream+"'>"...)
@@ -761,16 +781,16 @@ func (c *conn) closeStream(cond, text string) {
 	if c.ws && len(b) > 0 {
 		// RFC 7395 §3.3.3: every WebSocket message is one element, so the
 		// error and <close/> go out as two writes (two messages).
-		if c.out != nil && c.out.attachedTo(c) {
-			c.out.SendRaw(b)
+		if out != nil && out.attachedTo(c) {
+			out.SendRaw(b)
 		} else {
 			c.writeSync(b)
 		}
 		b = nil
 	}
 	b = append(b, end...)
-	if c.out != nil && c.out.attachedTo(c) {
-		c.out.closeWith(c, b)
+	if out != nil && out.attachedTo(c) {
+		out.closeWith(c, b)
 		return
 	}
 	c.writeSync(b)

@@ -167,7 +167,9 @@ func (c *conn) resume(f *xml.Frame) bool {
 		// The old transport is dead but not yet noticed: drop it quietly.
 		old.kill()
 	}
+	c.stateMu.Lock()
 	c.sess, c.out = o.sess, o
+	c.stateMu.Unlock()
 	c.boundFlag.Store(true)
 	c.timer.Reset(c.srv.cfg.PingInterval)
 	o.mu.Lock()
