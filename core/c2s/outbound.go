@@ -80,10 +80,10 @@ func (o *outbound) Send(st *stanza.Stanza) bool {
 	}
 	limit := o.srv.cfg.OutQueue
 	if o.queued+len(st.Raw) > limit || (o.c == nil && len(o.queue) >= o.srv.cfg.SMMaxUnacked) {
-		c := o.c
+		c, queued := o.c, o.queued
 		o.mu.Unlock()
 		if c != nil {
-			o.srv.log.Info("disconnecting slow reader", "jid", o.sess.JID(), "queued_bytes", o.queued)
+			o.srv.log.Info("disconnecting slow reader", "jid", o.sess.JID(), "queued_bytes", queued)
 			c.kill()
 		} else {
 			o.expire()
