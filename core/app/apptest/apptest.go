@@ -50,7 +50,8 @@ func ModuleRoot(t testing.TB) string {
 	return filepath.Dir(mod)
 }
 
-// Binary builds cmd/extasis once per test process and returns its path.
+// Binary builds cmd/extasis once per test process and returns its path;
+// with APPTEST_RACE=1 in the environment it is built with -race.
 // The binary goes to the same place for every test process of this
 // checkout, so that the go command finds it up to date and does not link
 // it again for each package (linking is most of a build); a file lock
@@ -76,8 +77,16 @@ func Binary(t testing.TB) string {
 			return
 		}
 		defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }()
-		buildBin = filepath.Join(dir, "extasis")
-		cmd := exec.Command("go", "build", "-o", buildBin, "./cmd/extasis")
+		args := []string{"build", "-o"}
+		if os.Getenv("APPTEST_RACE") == "1" {
+			// The broker itself under the race detector.
+			buildBin = filepath.Join(dir, "extasis-race")
+			args = append(args, buildBin, "-race")
+		} else {
+			buildBin = filepath.Join(dir, "extasis")
+			args = append(args, buildBin)
+		}
+		cmd := exec.Command("go", append(args, "./cmd/extasis")...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/extasis: %v\n%s", err, out)
@@ -188,6 +197,9 @@ func Start(t testing.TB, opts Options) *Broker {
 	b.start(opts.Env)
 	t.Cleanup(func() {
 		b.Stop()
+		if strings.Contains(b.Log(), "WARNING: DATA RACE") {
+			t.Error("apptest: the broker reported a data race (APPTEST_RACE=1 builds it with -race)")
+		}
 		if t.Failed() {
 			t.Logf("broker log:\n%s", b.Log())
 		}
