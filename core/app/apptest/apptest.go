@@ -1,11 +1,3 @@
-// Package apptest runs the real broker for end-to-end tests: it builds the
-// extasis binary once per test process, starts `extasis serve` on free
-// loopback ports with a throwaway data directory, creates accounts with the
-// real CLI, and connects real clients (mellium's client in Go, Debian's
-// python3-slixmpp through scripts).
-//
-// It must not reach into the broker's internals: everything goes through
-// the binary, its sockets and its CLI, as a user would.
 package apptest
 
 import (
