@@ -27,7 +27,7 @@ const wait = 10 * time.Second
 // These tests run the real binary's operator commands as a user would, with
 // a running broker to prove what they changed.
 
-func login(t *testing.T, b *apptest.Broker, user, password string) error {
+func login(t *testing.T, b *apptest.Broker, mech, user, password string) error {
 	t.Helper()
 	c, err := b.TryDialRaw(apptest.DirectTLS)
 	if err != nil {
@@ -37,19 +37,23 @@ func login(t *testing.T, b *apptest.Broker, user, password string) error {
 	if err := c.Open(); err != nil {
 		t.Fatal(err)
 	}
-	return c.Auth("SCRAM-SHA-256", user, password)
+	return c.Auth(mech, user, password)
 }
 
+// mustLogin logs in with both SCRAM hashes: the commands store verifiers
+// for SHA-1 and SHA-256.
 func mustLogin(t *testing.T, b *apptest.Broker, user, password string) {
 	t.Helper()
-	if err := login(t, b, user, password); err != nil {
-		t.Fatalf("%s with %q: %v", user, password, err)
+	for _, mech := range []string{"SCRAM-SHA-256", "SCRAM-SHA-1"} {
+		if err := login(t, b, mech, user, password); err != nil {
+			t.Fatalf("%s %s with %q: %v", mech, user, password, err)
+		}
 	}
 }
 
 func mustNotLogin(t *testing.T, b *apptest.Broker, user, password string) {
 	t.Helper()
-	err := login(t, b, user, password)
+	err := login(t, b, "SCRAM-SHA-256", user, password)
 	if f, ok := err.(*apptest.AuthFailure); !ok || f.Condition() != "not-authorized" {
 		t.Fatalf("%s with %q: %v, want not-authorized", user, password, err)
 	}
