@@ -89,6 +89,7 @@ type Engine struct {
 	caps    *ast.Capabilities
 	base    map[string]*ast.Module // the default policy, without tests
 	def     *Policy
+	never   topdown.Cancel // for the default policy
 }
 
 // Policy is a prepared decision query: the default policy alone, or with
@@ -103,7 +104,7 @@ func NewEngine(timeout time.Duration) (*Engine, error) {
 	if timeout <= 0 {
 		return nil, errors.New("provisioning: the evaluation timeout must be positive")
 	}
-	e := &Engine{timeout: timeout, caps: sandbox()}
+	e := &Engine{timeout: timeout, caps: sandbox(), never: topdown.NewCancel()}
 	base, err := defaultModules(false)
 	if err != nil {
 		return nil, err
@@ -218,12 +219,22 @@ func (e *Engine) Decide(ctx context.Context, p *Policy, input ast.Value) (Decisi
 	if p == nil {
 		p = e.def
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.timeout)
-	defer cancel()
-	rs, err := p.q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalGenerateJSON(keepTerm))
+	opts := []rego.EvalOption{rego.EvalParsedInput(input), rego.EvalGenerateJSON(keepTerm)}
+	if p == e.def {
+		// Our own policy is bounded by construction (it iterates over the
+		// input only): a cancel that never fires spares OPA the goroutine
+		// it otherwise starts per evaluation to watch the context.
+		opts = append(opts, rego.EvalExternalCancel(e.never))
+	} else {
+		c := topdown.NewCancel()
+		t := time.AfterFunc(e.timeout, c.Cancel)
+		defer t.Stop()
+		opts = append(opts, rego.EvalExternalCancel(c))
+	}
+	rs, err := p.q.Eval(ctx, opts...)
 	if err != nil {
 		var te *topdown.Error
-		if errors.As(err, &te) && te.Code == topdown.CancelErr || ctx.Err() != nil {
+		if errors.As(err, &te) && te.Code == topdown.CancelErr {
 			return Decision{Reason: "policy timeout"}, ErrTimeout
 		}
 		return Decision{Reason: "policy error"}, fmt.Errorf("provisioning: policy evaluation: %w", err)

@@ -53,6 +53,8 @@ decision := {"allow": false, "reason": "unclaimed", "ask": false, "rules": []} i
 	input.requester == input.owner
 } else := data.extasis.provisioning.owner.decision if {
 	is_object(data.extasis.provisioning.owner.decision)
+} else := thing_decision if {
+	count(input.nodes) == 0
 } else := learned
 
 grant_all(reason) := {
@@ -89,6 +91,43 @@ pick(s) := [r] if {
 } else := [r] if {
 	r := s.all
 }
+
+# The thing itself (no nodes asked about) is the common question: it is
+# decided by rules without function calls where possible, as each costs
+# an evaluation step.
+
+# thing_picked is pick(input.rules.thing), written out.
+thing_picked := [r] if {
+	r := input.rules.thing.jid[input.requester]
+} else := rs if {
+	rs := [r | some t in input.tokens.user; r := input.rules.thing.user[t]]
+	count(rs) > 0
+} else := rs if {
+	rs := [r | some t in input.tokens.device; r := input.rules.thing.device[t]]
+	count(rs) > 0
+} else := rs if {
+	rs := [r | some t in input.tokens.service; r := input.rules.thing.service[t]]
+	count(rs) > 0
+} else := [r] if {
+	r := input.rules.thing.domain[input.domain]
+} else := [r] if {
+	r := input.rules.thing.all
+}
+
+thing_decision := d if {
+	allowed := [r | some r in thing_picked; r.allow]
+	count(allowed) > 0
+	cats := input.categories & union({r.categories | some r in allowed})
+	fields := grant(input.fields, [r.fields | some r in allowed])
+	params := grant(input.params, [r.params | some r in allowed])
+	non_empty(cats, fields, params)
+	d := {
+		"allow": true, "reason": "rule", "ask": false, "rules": [r.id | some r in allowed],
+		"nodes": [], "categories": cats, "fields": fields, "params": params,
+	}
+} else := {"allow": false, "reason": "denied by rule", "ask": false, "rules": [r.id | some r in thing_picked]} if {
+	count(thing_picked) > 0
+} else := {"allow": false, "reason": "no rule", "ask": true, "rules": []}
 
 # node_grant decides one target (a node, or null for the thing itself).
 node_grant(n) := combine(rs, n) if {
