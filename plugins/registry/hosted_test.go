@@ -374,3 +374,22 @@ func TestREADMEConfig(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// TestHostedOfflineThing: a claim while the thing is offline is delivered
+// when the broker reports its next session (session.online through the
+// host's event subscription).
+func TestHostedOfflineThing(t *testing.T) {
+	e := startHost(t, t.TempDir(), "", nil)
+	thing := e.login("meter42@localhost/r1", true)
+	alice := e.login("alice@localhost/phone", false)
+	has(t, e.ask(thing, "set", `<register xmlns='urn:nf:iot:disco:1.0'>`+meterT+`</register>`), `type="result"`)
+	e.logout(thing)
+	has(t, e.ask(alice, "set", `<mine xmlns='urn:nf:iot:disco:1.0'>`+meterT+`</mine>`), `<claimed `)
+	select {
+	case s := <-thing.in:
+		t.Fatalf("sent to an offline thing: %s", s.Raw)
+	case <-time.After(300 * time.Millisecond):
+	}
+	thing = e.login("meter42@localhost/r2", true)
+	has(t, e.expect(thing, "<claimed "), `to="meter42@localhost/r2"`, `jid='alice@localhost' public='true'`)
+}

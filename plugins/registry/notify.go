@@ -199,7 +199,10 @@ func (r *registry) HandleEvent(ctx context.Context, b plugin.Broker, e plugin.Ev
 		// A thing that answered an early notification with an error
 		// (handlers not ready right after binding) is served again once
 		// it announces itself.
+		// It also covers a session the registry did not see start (the
+		// broker accepted it before the plugin was up).
 		if e.Available && r.isPending(bare(e.JID)) {
+			r.seen(ctx, b, e.JID)
 			go r.flush(context.Background(), b, bare(e.JID))
 		}
 	case plugin.SessionOffline:
