@@ -218,6 +218,12 @@ func (c *conn) streamOpen(attrs []xml.RawAttr) bool {
 	c.domain = host
 	c.stateMu.Unlock()
 	c.writeHeader(host)
+	if ns, ok := c.dec.StreamDefaultSpace(); !c.ws && (!ok || ns != stanza.NSClient) {
+		// RFC 6120 §4.8.2: a client stream's content namespace is
+		// jabber:client.
+		c.closeStream("invalid-namespace", "the stream's default namespace must be jabber:client")
+		return false
+	}
 	if !strings.HasPrefix(version, "1.") {
 		c.closeStream("unsupported-version", "XMPP 1.0 is required")
 		return false

@@ -378,3 +378,8 @@ func (d *Decoder) fail(i int, cond Condition, msg string) int {
 	d.err = &SyntaxError{Cond: cond, Msg: msg, Offset: d.base + int64(i)}
 	return scanError
 }
+
+// StreamDefaultSpace returns the default namespace the stream header
+// declared (the stream's content namespace, e.g. jabber:client) and whether
+// it declared one. Valid after a StreamOpen frame.
+func (d *Decoder) StreamDefaultSpace() (string, bool) { return d.hdrDef, d.hdrHasDef }
