@@ -1,8 +1,13 @@
 package app
 
 import (
+	"context"
+	"errors"
+
 	"github.com/extasis/extasis/core/c2s"
 	"github.com/extasis/extasis/core/im"
+	"github.com/extasis/extasis/core/jid"
+	"github.com/extasis/extasis/core/storage"
 )
 
 var _ c2s.Lifecycle = (*im.Service)(nil)
@@ -24,6 +29,13 @@ func (a *App) wireIM() error {
 	}
 	svc.Register(a.router.AccountMux())
 	a.router.SetUsers(svc)
+	a.router.SetAccountExists(func(ctx context.Context, bare jid.JID) (bool, error) {
+		_, err := a.store.Account(ctx, bare)
+		if errors.Is(err, storage.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	})
 	a.router.AddFilter(svc)
 	for _, f := range svc.Features() {
 		a.disco.AddFeature(f)

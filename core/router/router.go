@@ -63,6 +63,9 @@ type Router struct {
 
 	users   Users
 	remote  Remote
+	// accountExists answers for iq to other accounts' bare JIDs; nil
+	// treats every account as existing.
+	accountExists func(ctx context.Context, bare jid.JID) (bool, error)
 	filters []Filter
 	metrics *metrics
 }
@@ -106,6 +109,12 @@ func (r *Router) AccountMux() *Mux { return r.account }
 
 // SetUsers installs the IM delivery logic. Call before serving.
 func (r *Router) SetUsers(u Users) { r.users = u }
+
+// SetAccountExists installs the check used before answering an iq on an
+// account's behalf. Call before serving.
+func (r *Router) SetAccountExists(f func(ctx context.Context, bare jid.JID) (bool, error)) {
+	r.accountExists = f
+}
 
 // SetRemote installs federation. Call before serving.
 func (r *Router) SetRemote(rm Remote) { r.remote = rm }
@@ -282,6 +291,14 @@ func (r *Router) toUser(ctx context.Context, s *stanza.Stanza, to jid.JID) {
 	if s.To.IsZero() {
 		// Handlers see the account they act for.
 		s = withTo(s, to)
+	}
+	if ex := r.accountExists; ex != nil && s.From.Bare() != to {
+		// RFC 6121 §8.5.1: an iq to an account that does not exist gets
+		// service-unavailable, whatever it asks.
+		if ok, err := ex(ctx, to); err != nil || !ok {
+			r.ReplyError(ctx, s, stanza.Error{Condition: stanza.ServiceUnavailable})
+			return
+		}
 	}
 	if h := r.account.lookup(s); h != nil {
 		h.HandleStanza(ctx, s)
