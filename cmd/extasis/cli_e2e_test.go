@@ -239,10 +239,10 @@ func TestStrictConfig(t *testing.T) {
 		name, yaml string
 		want       []string
 	}{
-		{"unknown key", "data_dir: " + dir + "\nc2s:\n  listne: [\":5222\"]\n", []string{"bad.yaml", "unknown field \"listne\"", "c2s:", "[3:3]"}},
-		{"unknown top-level key", "data_dir: " + dir + "\ndomain: localhost\n", []string{"unknown field \"domain\""}},
+		{"unknown key", "data_dir: " + dir + "\nc2s:\n  listne: [\":5222\"]\n", []string{"bad.yaml", "c2s.listne: unknown key", "allowed here: listen,"}},
+		{"unknown top-level key", "data_dir: " + dir + "\ndomain: localhost\n", []string{"domain: unknown key", "domains"}},
 		{"out of range", "data_dir: " + dir + "\nlimits:\n  max_stanza: 1KiB\n", []string{"limits.max_stanza", "out of range"}},
-		{"bad duration", "data_dir: " + dir + "\nc2s:\n  ping_interval: soon\n", []string{"bad.yaml", "\"soon\" is not a duration"}},
+		{"bad duration", "data_dir: " + dir + "\nc2s:\n  ping_interval: soon\n", []string{"bad.yaml", "c2s.ping_interval: \"soon\" is not a duration"}},
 		{"bad domain", "data_dir: " + dir + "\ndomains:\n  - name: Not A Domain\n", []string{"domains[0].name"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

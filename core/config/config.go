@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -283,8 +284,15 @@ func Parse(name string, b []byte) (*Config, error) {
 	c := Default()
 	// A list in the file replaces the default list rather than merging.
 	c.Domains = nil
+	var generic any
+	if err := yaml.Unmarshal(b, &generic); err != nil {
+		return nil, fmt.Errorf("config: %s: %s", name, explain(b, err))
+	}
+	if err := checkKeys(generic, reflect.TypeFor[Config](), ""); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", name, err)
+	}
 	if err := yaml.UnmarshalWithOptions(b, c, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
-		return nil, fmt.Errorf("config: %s: %s", name, strings.TrimSpace(yaml.FormatError(err, false, true)))
+		return nil, fmt.Errorf("config: %s: %s", name, explain(b, err))
 	}
 	if len(c.Domains) == 0 {
 		c.Domains = Default().Domains

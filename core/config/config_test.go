@@ -82,3 +82,20 @@ func TestExampleLoads(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorsNameTheKeyPath(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"c2s:\n  listne: [':1']\n", "c2s.listne: unknown key (allowed here: listen,"},
+		{"domains:\n  - name: a.b\n    crt: x\n", "domains[0].crt: unknown key"},
+		{"c2s:\n  ping_interval: soon\n", `c2s.ping_interval: "soon" is not a duration`},
+		{"limits:\n  max_stanza: lots\n", `limits.max_stanza: "lots" is not a size`},
+		{"c2s:\n  listen: 5\n", "c2s.listen (line 2): "},
+		{"log: [1, 2\n", "line "},
+	}
+	for _, tt := range tests {
+		_, err := Parse("t.yaml", []byte(tt.in))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %v, want it to contain %q", tt.in, err, tt.want)
+		}
+	}
+}
