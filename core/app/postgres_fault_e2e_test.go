@@ -35,14 +35,14 @@ const faultBound = 20 * time.Second
 // pgClient is a logged-in raw client with a counter for stanza ids.
 type pgClient struct {
 	*apptest.RawConn
-	t    *testing.T
+	t    testing.TB
 	name string
 	n    int
 	// skipped is every element await passed over, in order.
 	skipped []*apptest.Element
 }
 
-func pgLogin(t *testing.T, b *apptest.Broker, name, resource string) *pgClient {
+func pgLogin(t testing.TB, b *apptest.Broker, name, resource string) *pgClient {
 	t.Helper()
 	c := b.DialRaw(t, apptest.StartTLS)
 	c.Timeout = faultBound
