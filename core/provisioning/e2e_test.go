@@ -214,6 +214,24 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("an owner with slixmpp answers with the form", func(t *testing.T) {
+		e.t = t
+		_ = alice.Close()
+		defer func() { alice = dial("alice") }()
+		time.Sleep(200 * time.Millisecond)
+		if r := e.ask(thing, "<isFriend xmlns='"+nsProD+"' jid='carol@elsewhere.example'/>"); r.AttrValue("result") != "false" {
+			t.Fatalf("before: %s", r)
+		}
+		out := b.Slixmpp(t, "testdata/owner_form.py", "alice", "password-alice", "allow", "domain")
+		if !strings.Contains(out, "answered question about meter@localhost from carol@elsewhere.example") {
+			t.Fatalf("slixmpp: %s", out)
+		}
+		thing.Expect(t, wait, "<iq type='set' from='"+prov+"'><clearCache xmlns='"+nsProD+"'/></iq>")
+		if r := e.ask(thing, "<isFriend xmlns='"+nsProD+"' jid='someone@elsewhere.example'/>"); r.AttrValue("result") != "true" {
+			t.Fatalf("domain rule from the form: %s", r)
+		}
+	})
+
 	t.Run("thing offline: clearCache waits until it is online", func(t *testing.T) {
 		e.t = t
 		_ = thing.Close()
