@@ -26,7 +26,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringP("config", "c", "", "configuration file (default: embedded defaults, data in ./data)")
-	root.AddCommand(newServeCmd(), newAccountCmd(), newAPIKeyCmd(), newStorageCmd(), newPolicyCmd(), newThingCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newAccountCmd(), newAPIKeyCmd(), newStorageCmd(), newPolicyCmd(), newThingCmd(), newVersionCmd(), newPluginCmd())
 	for _, extra := range extraCommands {
 		root.AddCommand(extra())
 	}

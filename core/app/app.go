@@ -35,6 +35,7 @@ import (
 	"github.com/extasis/extasis/core/storage/sqlstore"
 	"github.com/extasis/extasis/core/websocket"
 	"github.com/extasis/extasis/core/xml"
+	"github.com/extasis/extasis/plugins/host"
 )
 
 // Version is the broker's version, set by the linker.
@@ -55,6 +56,7 @@ type App struct {
 	disco    *disco.Disco
 	c2s      *c2s.Server
 	im       *im.Service
+	plugins  *host.Host
 
 	mu      sync.Mutex
 	lns     []net.Listener
@@ -129,6 +131,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 	if err := a.wireProvisioning(ctx); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	if err := a.wirePlugins(); err != nil {
 		_ = st.Close()
 		return nil, err
 	}
@@ -212,6 +218,9 @@ func (a *App) Router() *router.Router { return a.router }
 
 // Start opens the listeners and serves.
 func (a *App) Start(ctx context.Context) error {
+	if err := a.startPlugins(ctx); err != nil {
+		return err
+	}
 	for _, addr := range a.cfg.C2S.Listen {
 		if err := a.listen(addr, false); err != nil {
 			a.closeListeners()
@@ -396,6 +405,9 @@ func (a *App) Stop(ctx context.Context) error {
 	}
 	if err := a.c2s.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("app: c2s shutdown: %w", err))
+	}
+	if err := a.plugins.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("app: plugins stop: %w", err))
 	}
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, err)

@@ -202,8 +202,11 @@ type Plugin struct {
 	Name    string `yaml:"name"`
 	Path    string `yaml:"path"`    // binary, relative to Plugins.Dir
 	SHA256  string `yaml:"sha256"`  // hex pin of the binary
-	Address string `yaml:"address"` // component domain it serves, e.g. registry.localhost
-	// MemoryLimit is the address-space limit of the plugin process.
+	// Address is the component domain it serves, e.g. registry.localhost;
+	// empty: <the plugin's own name>.<first domain>.
+	Address string `yaml:"address"`
+	// MemoryLimit caps the plugin process's writable memory (RLIMIT_DATA;
+	// default 1GiB). A Go plugin needs about 256MiB to start.
 	MemoryLimit Size `yaml:"memory_limit"`
 	// Storage is the DSN handed to the plugin; empty: SQLite in its data dir.
 	Storage string `yaml:"storage"`
