@@ -199,9 +199,9 @@ type Plugins struct {
 
 // Plugin is one plugin in the catalog.
 type Plugin struct {
-	Name    string `yaml:"name"`
-	Path    string `yaml:"path"`    // binary, relative to Plugins.Dir
-	SHA256  string `yaml:"sha256"`  // hex pin of the binary
+	Name   string `yaml:"name"`
+	Path   string `yaml:"path"`   // binary, relative to Plugins.Dir
+	SHA256 string `yaml:"sha256"` // hex pin of the binary
 	// Address is the component domain it serves, e.g. registry.localhost;
 	// empty: <the plugin's own name>.<first domain>.
 	Address string `yaml:"address"`
