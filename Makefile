@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/extasis/extasis/core/app.Version=$(VERSION)
 PGTEST_DIR ?= /tmp/extasis-pgtest-$(shell id -u)
 
-.PHONY: all build run test test-go deps bench fuzz clean
+.PHONY: all build run test test-go deps tools bench fuzz clean
 
 all: build
 
@@ -29,8 +29,17 @@ deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
+# Go tools a test needs: the protobuf generators pinned to the versions the
+# committed sdk/proto code was generated with (sdk/PROTOCOL.md).
+GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
+tools:
+	@test -x $(GOBIN_DIR)/protoc-gen-go && $(GOBIN_DIR)/protoc-gen-go --version | grep -q 'v1.36.12' || \
+		$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	@test -x $(GOBIN_DIR)/protoc-gen-go-grpc && $(GOBIN_DIR)/protoc-gen-go-grpc --version | grep -q '1.6.2' || \
+		$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+
 # test: every test of every module, with a throwaway PostgreSQL cluster.
-test: deps
+test: deps tools
 	@set -e; \
 	eval "$$(PGTEST_DIR=$(PGTEST_DIR) .ci/pg.sh start)"; \
 	trap 'PGTEST_DIR=$(PGTEST_DIR) .ci/pg.sh stop >/dev/null 2>&1 || true' EXIT; \
