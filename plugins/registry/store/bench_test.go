@@ -66,7 +66,13 @@ func generate(b testing.TB, s *Store, n int) {
 	if err := s.migrate(ctx); err != nil { // rebuilds the indexes
 		b.Fatal(err)
 	}
-	if _, err := s.w.ExecContext(ctx, "ANALYZE"); err != nil {
+	// PostgreSQL: VACUUM sets the visibility map, without which index-only
+	// scans still read the table (autovacuum does it in production).
+	analyze := "ANALYZE"
+	if s.backend == "postgres" {
+		analyze = "VACUUM ANALYZE"
+	}
+	if _, err := s.w.ExecContext(ctx, analyze); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("%s: generated %d things (%d tags) in %s", s.backend, n, 7*n, time.Since(start).Round(time.Second))
@@ -85,7 +91,7 @@ func benchStore(b *testing.B, backend string, n int) *Store {
 		generate(b, s, n)
 		return s
 	}
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("extasis-registry-bench-v%d-%d.db", schemaVersion, n))
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("extasis-registry-bench-v%d.1-%d.db", schemaVersion, n))
 	s, err := Open(ctx, path, Options{})
 	if err != nil {
 		b.Fatal(err)

@@ -32,7 +32,10 @@ CREATE INDEX IF NOT EXISTS registry_things_vis ON registry_things (id) WHERE vis
 
 -- Tags: name is folded (upper case) for matching, label as registered.
 -- Exactly one of s and n is set. vis repeats the thing's vis so that the
--- two partial indexes hold searchable values only.
+-- two partial indexes hold searchable values only. The primary key is
+-- what a search probes for its other operators: clustered on SQLite
+-- (WITHOUT ROWID), covering s and n on PostgreSQL (INCLUDE), so that a
+-- probe reads one index and no table row.
 CREATE TABLE IF NOT EXISTS registry_tags (
 	thing_id BIGINT NOT NULL,
 	name     {{text}} NOT NULL,
@@ -40,8 +43,8 @@ CREATE TABLE IF NOT EXISTS registry_tags (
 	s        {{text}},
 	n        {{real}},
 	vis      SMALLINT NOT NULL DEFAULT 0,
-	PRIMARY KEY (thing_id, name)
-);
+	PRIMARY KEY (thing_id, name){{pk_include}}
+){{without_rowid}};
 CREATE INDEX IF NOT EXISTS registry_tags_str ON registry_tags (name, s, thing_id) WHERE vis = 1;
 CREATE INDEX IF NOT EXISTS registry_tags_num ON registry_tags (name, n, thing_id) WHERE vis = 1;
 
