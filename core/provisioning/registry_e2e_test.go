@@ -17,9 +17,10 @@ import (
 // TestClaimThroughRegistry: ownership comes from the real registry plugin
 // binary run by the broker. The thing registers, the owner claims it with
 // `mine`, the registry publishes thing.claimed, and provisioning answers
-// the thing's questions for its new owner. It skips, like the registry's
-// own end-to-end test, while the broker does not start plugins from its
-// catalog.
+// the thing's questions for its new owner; disowning at the registry
+// (thing.disowned) forgets the owner and the rules. It skips, like the
+// registry's own end-to-end test, if the broker does not start plugins
+// from its catalog.
 func TestClaimThroughRegistry(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "plugins", "extasis-registry")
@@ -109,5 +110,30 @@ func TestClaimThroughRegistry(t *testing.T) {
 	if r := rawAsk("q100", "<canRead xmlns='"+nsProD+"' jid='bob@localhost' m='true'/>"); r.AttrValue("result") != "false" {
 		t.Fatalf("stranger: %s", r)
 	}
-	alice.Expect(t, wait, "<message from='"+prov+"'><canRead xmlns='"+nsProO+"' jid='meter42@localhost' remoteJid='bob@localhost'/></message>")
+	msg := alice.Expect(t, wait, "<message from='"+prov+"'><canRead xmlns='"+nsProO+"' jid='meter42@localhost' remoteJid='bob@localhost'/></message>")
+	key := msg.Child(nsProO, "canRead").AttrValue("key")
+	e.send(alice, "<iq type='set' id='o1' to='"+prov+"'><canReadRule xmlns='"+nsProO+"' jid='meter42@localhost' remoteJid='bob@localhost' key='"+key+
+		"' result='true'><fromJid/></canReadRule></iq>")
+	alice.Expect(t, wait, "<iq type='result' id='o1'/>")
+	if r := rawAsk("q101", "<canRead xmlns='"+nsProD+"' jid='bob@localhost' m='true'/>"); r.AttrValue("result") != "true" {
+		t.Fatalf("after the rule: %s", r)
+	}
+
+	// The owner disowns the thing at the registry: thing.disowned makes
+	// provisioning forget the owner and the rules.
+	e.send(alice, "<iq type='set' id='d1' to='registry.localhost'><disown xmlns='urn:nf:iot:disco:1.0' jid='meter42@localhost'/></iq>")
+	deadline = time.Now().Add(wait)
+	for i := 0; rawAsk(fmt.Sprint("q", 200+i), "<isFriend xmlns='"+nsProD+"' jid='alice@localhost'/>").AttrValue("result") != "false"; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("provisioning did not learn of the disown")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	alice.Expect(t, wait, "<iq type='result' id='d1'/>")
+	if r := rawAsk("q300", "<canRead xmlns='"+nsProD+"' jid='bob@localhost' m='true'/>"); r.AttrValue("result") != "false" {
+		t.Fatalf("after disown: %s", r)
+	}
+	if out := e.cli("policy", "rules", "--owner", "alice@localhost"); strings.Contains(out, "meter42") {
+		t.Fatalf("rules left after disown:\n%s", out)
+	}
 }
