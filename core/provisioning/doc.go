@@ -23,6 +23,15 @@
 // are swapped whole on change; a store change counter lets the CLI and
 // other nodes change them too.
 //
+// Locks are all leaves, never nested and never held while a stanza is
+// routed or storage is called: the things table's shard locks (readers
+// copy a pointer out), each thing's decision-cache lock, and the service's
+// question, notice, namespace-family and per-owner counter locks. Policies
+// and the set of enforced things are swapped atomically.
+//
+// Token-scoped rules (fromUser, fromDevice, fromService) trust the tokens
+// a question carries; tokens are not challenged (prov:t is not served).
+//
 // It must not log or store a sensor value or a control value: the audit
 // keeps names (parties, nodes, categories, fields, parameters) only. It
 // must not block the router: decisions are CPU-bound and bounded, storage
