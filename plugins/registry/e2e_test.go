@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/extasis/extasis/core/app/apptest"
+	"github.com/extasis/extasis/core/storage/pgtest"
 	"github.com/extasis/extasis/plugins/host"
 )
 
@@ -21,7 +22,7 @@ const wait = 20 * time.Second
 
 // startBroker runs extasis serve with the registry in its catalog. It
 // skips when the broker does not serve plugins from its config yet.
-func startBroker(t *testing.T, dir string, storage string) *apptest.Broker {
+func startBroker(t *testing.T, dir string, storage string, config ...string) *apptest.Broker {
 	t.Helper()
 	bin := filepath.Join(dir, "plugins", "extasis-registry")
 	if _, err := os.Stat(bin); err != nil {
@@ -43,6 +44,9 @@ func startBroker(t *testing.T, dir string, storage string) *apptest.Broker {
 		extra += fmt.Sprintf("      storage: %q\n", storage)
 	}
 	extra += "      config:\n        claims_per_minute: 100\n"
+	for _, c := range config {
+		extra += "        " + c + "\n"
+	}
 	b := apptest.Start(t, apptest.Options{Extra: extra, Dir: dir})
 	return b
 }
@@ -246,4 +250,42 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("removed twice: %s", ev.El)
 		}
 	}
+}
+
+// TestEndToEndCrashPostgres: the registry keeps its records in PostgreSQL
+// and dies right after committing a claim, before answering or notifying.
+// The broker restarts it; the owner's retry succeeds (same owner, same
+// tags) and the thing gets its claimed notification.
+func TestEndToEndCrashPostgres(t *testing.T) {
+	b := startBroker(t, t.TempDir(), pgtest.Database(t), "crash_after_claim: true")
+	for _, u := range []string{"meter42", "alice"} {
+		b.AddUser(u+"@localhost", u+" password")
+	}
+	alice := b.Dial(t, "alice@localhost", "alice password", apptest.DialOptions{Resource: "phone"})
+	if !brokerServes(t, alice) {
+		t.Skip("the broker does not start plugins from its catalog yet (core/app wiring of plugins/host)")
+	}
+	thing := rawThing(t, b, "meter42", "r1")
+	rawSend(t, thing, `<iq type='set' id='r1' to='registry.localhost'><register xmlns='urn:ieee:iot:disco:1.0'>`+meterT+`</register></iq>`)
+	rawExpect(t, thing, `<iq type='result' id='r1'/>`)
+	send(t, alice, `<iq type='set' id='c0' to='registry.localhost'><mine xmlns='urn:nf:iot:disco:1.0'>`+meterT+`</mine></iq>`)
+	alice.Expect(t, wait, `<iq type='error' id='c0'/>`)
+	deadline := time.Now().Add(wait)
+	for i := 1; ; i++ {
+		id := fmt.Sprintf("c%d", i)
+		send(t, alice, `<iq type='set' id='`+id+`' to='registry.localhost'><mine xmlns='urn:nf:iot:disco:1.0'>`+meterT+`</mine></iq>`)
+		el := alice.Expect(t, wait, `<iq id='`+id+`'/>`)
+		if el.AttrValue("type") == "result" {
+			if !apptest.MustPattern(`<iq><claimed xmlns='urn:nf:iot:disco:1.0' jid='meter42@localhost'/></iq>`).Match(el) {
+				t.Fatalf("claim answer %s", el)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the registry did not come back: %s", el)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	n := rawExpect(t, thing, `<iq type='set' from='registry.localhost'><claimed xmlns='urn:ieee:iot:disco:1.0' jid='alice@localhost' public='true'/></iq>`)
+	rawSend(t, thing, fmt.Sprintf(`<iq type='result' id='%s' to='registry.localhost'/>`, n.AttrValue("id")))
 }
