@@ -33,6 +33,7 @@ type registry struct {
 	// events for everyone else cost no query.
 	mu      sync.Mutex
 	pending map[string]bool
+	pubMu   sync.Mutex
 	// flushed: the outbox of a previous run was delivered once a broker
 	// connection existed.
 	flushed sync.Once

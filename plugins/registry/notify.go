@@ -65,6 +65,10 @@ func (r *registry) afterChange(b plugin.Broker, jid string) {
 // publish emits queued events in order; a failure leaves the rest queued
 // for the next change or restart.
 func (r *registry) publish(ctx context.Context, b plugin.Broker) {
+	// One publisher at a time, or two changes would both publish the
+	// events queued before either marked them.
+	r.pubMu.Lock()
+	defer r.pubMu.Unlock()
 	evs, err := r.st.Events(ctx)
 	if err != nil {
 		b.Log().Warn("registry: events not read", "error", err.Error())
