@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"reflect"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 	"github.com/extasis/extasis/core/event"
 	"github.com/extasis/extasis/core/im"
 	"github.com/extasis/extasis/core/jid"
+	"github.com/extasis/extasis/core/provisioning"
 	"github.com/extasis/extasis/core/router"
 	"github.com/extasis/extasis/core/sasl"
 	"github.com/extasis/extasis/core/services"
@@ -57,6 +59,7 @@ type App struct {
 	c2s      *c2s.Server
 	im       *im.Service
 	plugins  *host.Host
+	prov     *provisioning.Service
 
 	mu      sync.Mutex
 	lns     []net.Listener
@@ -409,6 +412,12 @@ func (a *App) Stop(ctx context.Context) error {
 	if err := a.plugins.Stop(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("app: plugins stop: %w", err))
 	}
+	if a.prov != nil {
+		// Flushes the queued audit entries while storage is still open.
+		if err := a.prov.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("app: provisioning stop: %w", err))
+		}
+	}
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, err)
 	}
@@ -445,6 +454,26 @@ func (a *App) Reload(cfg *config.Config) (needsRestart []string, err error) {
 	}
 	if old.StoragePool != cfg.StoragePool {
 		needsRestart = append(needsRestart, "storage_pool")
+	}
+	for _, sec := range []struct {
+		key      string
+		old, new any
+	}{
+		{"register", old.Register, cfg.Register},
+		{"provisioning", old.Provisioning, cfg.Provisioning},
+		{"plugins", old.Plugins, cfg.Plugins},
+		{"im", old.IM, cfg.IM},
+		{"c2s (except limits)", []any{old.C2S.AllowPlain, old.C2S.PingInterval, old.C2S.PingTimeout, old.C2S.AuthTimeout},
+			[]any{cfg.C2S.AllowPlain, cfg.C2S.PingInterval, cfg.C2S.PingTimeout, cfg.C2S.AuthTimeout}},
+	} {
+		if !reflect.DeepEqual(sec.old, sec.new) {
+			needsRestart = append(needsRestart, sec.key)
+		}
+	}
+	if strings.Join(old.DomainNames(), ",") != strings.Join(cfg.DomainNames(), ",") {
+		// Routing and certificates follow at once; per-domain services
+		// (provisioning.D, plugins' default addresses) only at restart.
+		needsRestart = append(needsRestart, "domains (services of new domains)")
 	}
 	a.cfg = cfg
 	return needsRestart, nil

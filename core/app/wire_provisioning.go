@@ -41,6 +41,7 @@ func (a *App) wireProvisioning(ctx context.Context) error {
 	if err := svc.Start(ctx); err != nil {
 		return err
 	}
+	a.prov = svc
 	for _, addr := range svc.Addresses() {
 		if _, err := a.router.RegisterComponent(addr, svc); err != nil {
 			return fmt.Errorf("app: provisioning at %s: %w", addr, err)
