@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -120,7 +121,17 @@ func (s *Store) Published(ctx context.Context, id int64) error {
 // Seen records a full JID of a thing that is online, if the bare JID has
 // a record (other accounts are not tracked).
 func (s *Store) Seen(ctx context.Context, full, bare string) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO registry_sessions (full_jid, jid, seen)
+	// Every login in the broker comes here: most are not things, and are
+	// answered by a reader without taking the single writer.
+	var one int
+	err := s.r.QueryRowContext(ctx, "SELECT 1 FROM registry_things WHERE jid = $1 LIMIT 1", bare).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return s.fail("seen", err)
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO registry_sessions (full_jid, jid, seen)
 		SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM registry_things WHERE jid = $2)
 		ON CONFLICT (full_jid) DO UPDATE SET seen = excluded.seen`, full, bare, s.o.Now().Unix())
 	return s.fail("seen", err)
