@@ -409,23 +409,31 @@ func (s *Store) plan(ctx context.Context, ops []Operator) (plan, error) {
 	if p.order < 0 {
 		return p, nil
 	}
-	best := estimateCap
+	// One round trip counts every indexable operator, each up to the cap.
+	a := &args{}
+	var cols []string
+	var idx []int
 	for i := range ops {
-		var a args
-		cond, _ := ops[i].pred("x", &a)
+		cond, _ := ops[i].pred("x", a)
 		if cond == "" {
 			continue
 		}
-		var n int
-		q := "SELECT COUNT(*) FROM (SELECT 1 FROM registry_tags x WHERE x.vis = 1 AND " + cond + " LIMIT " + strconv.Itoa(estimateCap) + ") c"
-		if err := s.r.QueryRowContext(ctx, q, a.v...).Scan(&n); err != nil {
-			return p, err
-		}
+		cols = append(cols, "(SELECT COUNT(*) FROM (SELECT 1 FROM registry_tags x WHERE x.vis = 1 AND "+cond+
+			" LIMIT "+strconv.Itoa(estimateCap)+") c"+strconv.Itoa(i)+")")
+		idx = append(idx, i)
+	}
+	counts := make([]int64, len(cols))
+	dest := make([]any, len(cols))
+	for i := range counts {
+		dest[i] = &counts[i]
+	}
+	if err := s.r.QueryRowContext(ctx, "SELECT "+strings.Join(cols, ", "), a.v...).Scan(dest...); err != nil {
+		return p, err
+	}
+	best := int64(estimateCap)
+	for j, n := range counts {
 		if n < best {
-			best, p.driver, p.small = n, i, true
-		}
-		if n == 0 {
-			break // nothing can match
+			best, p.driver, p.small = n, idx[j], true
 		}
 	}
 	if !p.small {
