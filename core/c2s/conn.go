@@ -217,8 +217,15 @@ func (c *conn) streamOpen(attrs []xml.RawAttr) bool {
 	c.stateMu.Lock()
 	c.domain = host
 	c.stateMu.Unlock()
+	ns, nsOK := c.dec.StreamDefaultSpace()
+	if !c.ws && nsOK && ns == stanza.NSClient && strings.HasPrefix(version, "1.") {
+		// The usual case: header and features in one write (one TLS
+		// record, one syscall).
+		c.writeSync(append(c.headerBytes(c.streamID, host), c.featuresBytes()...))
+		return true
+	}
 	c.writeHeader(host)
-	if ns, ok := c.dec.StreamDefaultSpace(); !c.ws && (!ok || ns != stanza.NSClient) {
+	if !c.ws && (!nsOK || ns != stanza.NSClient) {
 		// RFC 6120 §4.8.2: a client stream's content namespace is
 		// jabber:client.
 		c.closeStream("invalid-namespace", "the stream's default namespace must be jabber:client")
@@ -257,7 +264,9 @@ func truncate(s string, n int) string {
 func (c *conn) writeHeader(from string) { c.writeHeaderID(c.streamID, from) }
 
 // writeHeaderID writes a stream header with the given id.
-func (c *conn) writeHeaderID(id, from string) {
+func (c *conn) writeHeaderID(id, from string) { c.writeSync(c.headerBytes(id, from)) }
+
+func (c *conn) headerBytes(id, from string) []byte {
 	var b []byte
 	if c.ws {
 		b = append(b, "<open xmlns='"+stanza.NSFraming+"' version='1.0' xml:lang='en' id='"...)
@@ -272,10 +281,12 @@ func (c *conn) writeHeaderID(id, from string) {
 		b = xml.EscapeAttr(b, from)
 		b = append(b, "'>"...)
 	}
-	c.writeSync(b)
+	return b
 }
 
-func (c *conn) writeFeatures() {
+func (c *conn) writeFeatures() { c.writeSync(c.featuresBytes()) }
+
+func (c *conn) featuresBytes() []byte {
 	var b []byte
 	if c.ws {
 		b = append(b, "<stream:features xmlns:stream='"+stanza.NSStream+"'>"...)
@@ -313,8 +324,7 @@ func (c *conn) writeFeatures() {
 			"<ver xmlns='"+stanza.NSRosterVer+"'/>"+
 			"<sub xmlns='"+stanza.NSPreApproval+"'/>"...)
 	}
-	b = append(b, "</stream:features>"...)
-	c.writeSync(b)
+	return append(b, "</stream:features>"...)
 }
 
 // preTLS: only STARTTLS is acceptable (RFC 6120 §5.3.1, TLS required).
