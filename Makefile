@@ -12,8 +12,13 @@ PGTEST_DIR ?= /tmp/extasis-pgtest-$(shell id -u)
 
 all: build
 
+# The broker and the plugins shipped with it; the broker is linked with the
+# sha256 pins of the plugin binaries built here (core/app builtinPins).
 build:
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/extasis ./cmd/extasis
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/plugins/extasis-registry ./plugins/registry
+	$(GO) build -o $(BIN)/plugins/extasis-echo ./examples/plugin-echo
+	$(GO) build -ldflags "$(LDFLAGS) -X github.com/extasis/extasis/core/app.builtinPins=registry=$$(sha256sum $(BIN)/plugins/extasis-registry | cut -d' ' -f1)" \
+		-o $(BIN)/extasis ./cmd/extasis
 
 run: build
 	$(BIN)/extasis serve $(if $(CONFIG),--config $(CONFIG))

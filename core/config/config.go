@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -192,10 +193,19 @@ type VersionIQ struct {
 
 // Plugins configures out-of-process plugins.
 type Plugins struct {
-	// Dir is the only directory plugin binaries are run from.
-	Dir  string   `yaml:"dir"`
-	List []Plugin `yaml:"list"`
+	// Dir is the only directory plugin binaries are run from. Empty: the
+	// plugins/ directory next to the extasis binary (bin/plugins after
+	// make build).
+	Dir string `yaml:"dir"`
+	// Builtin names the plugins shipped with extasis that run without a
+	// catalog entry: their binaries sit in Dir and their sha256 pins are
+	// compiled into the broker by make build. Known: registry.
+	Builtin []string `yaml:"builtin"`
+	List    []Plugin `yaml:"list"`
 }
+
+// BuiltinPlugins are the plugins make build ships with extasis.
+var BuiltinPlugins = []string{"registry"}
 
 // Plugin is one plugin in the catalog.
 type Plugin struct {
@@ -267,7 +277,7 @@ func Default() *Config {
 			ReloadInterval:   Duration(5 * time.Second),
 			MaxRulesPerOwner: 10000,
 		},
-		Plugins:     Plugins{Dir: "./plugins"},
+		Plugins:     Plugins{Builtin: []string{"registry"}},
 		StoragePool: StoragePool{Timeout: Duration(5 * time.Second), ConnectTimeout: Duration(5 * time.Second)},
 	}
 }
@@ -294,8 +304,12 @@ func Parse(name string, b []byte) (*Config, error) {
 	if err := checkKeys(generic, reflect.TypeFor[Config](), ""); err != nil {
 		return nil, fmt.Errorf("config: %s: %w", name, err)
 	}
-	if err := yaml.UnmarshalWithOptions(b, c, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
-		return nil, fmt.Errorf("config: %s: %s", name, explain(b, err))
+	// An empty file (or only comments) means the defaults; the decoder
+	// would zero the struct instead.
+	if generic != nil {
+		if err := yaml.UnmarshalWithOptions(b, c, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
+			return nil, fmt.Errorf("config: %s: %s", name, explain(b, err))
+		}
 	}
 	if len(c.Domains) == 0 {
 		c.Domains = Default().Domains
@@ -427,6 +441,15 @@ func (c *Config) Validate() error {
 		}
 	}
 	names := map[string]bool{}
+	for i, b := range c.Plugins.Builtin {
+		if !slices.Contains(BuiltinPlugins, b) {
+			bad(fmt.Sprintf("plugins.builtin[%d]", i), "%q is not a built-in plugin (known: %s)", b, strings.Join(BuiltinPlugins, ", "))
+		}
+		if names[b] {
+			bad(fmt.Sprintf("plugins.builtin[%d]", i), "%q listed twice", b)
+		}
+		names[b] = true
+	}
 	addrs := map[string]string{}
 	for i, p := range c.Plugins.List {
 		key := fmt.Sprintf("plugins.list[%d]", i)

@@ -99,3 +99,15 @@ func TestErrorsNameTheKeyPath(t *testing.T) {
 		}
 	}
 }
+
+func TestEmptyFileMeansDefaults(t *testing.T) {
+	for _, in := range []string{"", "# only a comment\n", "\n\n"} {
+		c, err := Parse("empty.yaml", []byte(in))
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", in, err)
+		}
+		if c.Limits.MaxStanza != Default().Limits.MaxStanza || c.Domains[0].Name != "localhost" {
+			t.Fatalf("Parse(%q) lost the defaults: %+v", in, c.Limits)
+		}
+	}
+}

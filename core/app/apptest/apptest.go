@@ -114,6 +114,9 @@ type Options struct {
 	Env     []string
 	// Dir reuses a data directory (restart tests); empty: a new temp dir.
 	Dir string
+	// Binary runs this extasis instead of the one Binary builds (a build
+	// with other link flags).
+	Binary string
 }
 
 // Broker is a running extasis process.
@@ -153,7 +156,10 @@ func (s *syncBuffer) String() string {
 // Start runs `extasis serve` and waits until /healthz answers.
 func Start(t testing.TB, opts Options) *Broker {
 	t.Helper()
-	bin := Binary(t)
+	bin := opts.Binary
+	if bin == "" {
+		bin = Binary(t)
+	}
 	dir := opts.Dir
 	if dir == "" {
 		dir = t.TempDir()
