@@ -61,13 +61,13 @@ type Router struct {
 	compMu     sync.Mutex
 	components atomic.Pointer[map[string]Handler]
 
-	users   Users
-	remote  Remote
+	users  Users
+	remote Remote
 	// accountExists answers for iq to other accounts' bare JIDs; nil
 	// treats every account as existing.
 	accountExists func(ctx context.Context, bare jid.JID) (bool, error)
-	filters []Filter
-	metrics *metrics
+	filters       []Filter
+	metrics       *metrics
 }
 
 // Config holds the router's dependencies.
