@@ -58,6 +58,9 @@ func (a *App) pluginCatalog() config.Plugins {
 		}
 	}
 	for _, name := range p.Builtin {
+		if slices.ContainsFunc(p.List, func(e config.Plugin) bool { return e.Name == name }) {
+			continue // the catalog's own entry replaces the built-in
+		}
 		bin := "extasis-" + name
 		sum := pins[name]
 		if sum == "" {

@@ -440,16 +440,18 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("admins[%d]", i), "%q is not a bare user JID", a)
 		}
 	}
-	names := map[string]bool{}
+	builtin := map[string]bool{}
 	for i, b := range c.Plugins.Builtin {
 		if !slices.Contains(BuiltinPlugins, b) {
 			bad(fmt.Sprintf("plugins.builtin[%d]", i), "%q is not a built-in plugin (known: %s)", b, strings.Join(BuiltinPlugins, ", "))
 		}
-		if names[b] {
+		if builtin[b] {
 			bad(fmt.Sprintf("plugins.builtin[%d]", i), "%q listed twice", b)
 		}
-		names[b] = true
+		builtin[b] = true
 	}
+	// A catalog entry with a built-in's name replaces the built-in.
+	names := map[string]bool{}
 	addrs := map[string]string{}
 	for i, p := range c.Plugins.List {
 		key := fmt.Sprintf("plugins.list[%d]", i)

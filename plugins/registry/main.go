@@ -107,6 +107,9 @@ func newPlugin() *plugin.Plugin {
 		Configure: r.configure,
 		Stanzas:   r,
 		Events:    r,
+		// Deliver what a previous run queued as soon as the broker
+		// connects, not at the first stanza or event.
+		Started: func(_ context.Context, b plugin.Broker) { r.startup(b) },
 	}
 }
 

@@ -30,8 +30,8 @@ func (r *registry) isPending(jid string) bool {
 }
 
 // startup delivers what a previous run left in the outbox, once, as soon
-// as there is a connection to the broker to deliver it through (the SDK
-// hands a Broker only to handlers).
+// as there is a connection to the broker to deliver it through: from
+// Plugin.Started, or from the first handler if that runs first.
 func (r *registry) startup(b plugin.Broker) {
 	r.flushed.Do(func() {
 		go func() {

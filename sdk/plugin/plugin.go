@@ -112,6 +112,11 @@ type Plugin struct {
 	Events    EventHandler // nil: events are ignored
 	// Rejected is told about refused stanzas; nil logs them.
 	Rejected func(ctx context.Context, b Broker, r Rejection)
+	// Started runs once per exchange, as soon as the broker connects the
+	// plugin (at start and after every restart), in its own goroutine: the
+	// place to deliver what a previous run queued. ctx ends with the
+	// exchange. Nil: nothing to do.
+	Started func(ctx context.Context, b Broker)
 	// Workers bounds concurrent stanza handlers (default 16).
 	Workers int
 	// Logger is where the plugin logs; nil: NewLogger on stderr at the

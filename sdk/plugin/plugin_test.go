@@ -230,3 +230,20 @@ func TestNoSchemaTakesNoConfig(t *testing.T) {
 		t.Errorf("non-empty block: %v", err)
 	}
 }
+
+// TestStartedRunsWithABroker: Started gets a working Broker as soon as the
+// exchange opens, before any stanza or event arrives (a restarted plugin
+// delivers what it queued without waiting for traffic).
+func TestStartedRunsWithABroker(t *testing.T) {
+	p := &plugin.Plugin{
+		Info: plugin.Info{Name: "starter", Version: "1"},
+		Started: func(ctx context.Context, b plugin.Broker) {
+			_ = b.Send(ctx, plugin.NewStanza(plugin.KindMessage, b.Address(), "user@localhost/r", "normal", "s1", plugin.Body("queued before the restart")))
+		},
+	}
+	h := plugintest.New(t, p, plugintest.Options{})
+	got := h.Next()
+	if got.ID != "s1" || got.Body() != "queued before the restart" || got.From != h.Address() {
+		t.Fatalf("got %s", got.Raw)
+	}
+}

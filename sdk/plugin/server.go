@@ -153,6 +153,14 @@ func (s *server) Exchange(stream pluginv1.Plugin_ExchangeServer) error {
 		}
 	}()
 
+	if s.p.Started != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.started(ctx, c)
+		}()
+	}
+
 	seed := maphash.MakeSeed()
 	var err error
 recv:
@@ -221,6 +229,15 @@ func (s *server) event(ctx context.Context, c *conn, e Event) {
 		}
 	}()
 	s.p.Events.HandleEvent(ctx, c, e)
+}
+
+func (s *server) started(ctx context.Context, c *conn) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("plugin: Started panicked", "panic", fmt.Sprint(r))
+		}
+	}()
+	s.p.Started(ctx, c)
 }
 
 func (s *server) rejected(ctx context.Context, c *conn, r Rejection) {
