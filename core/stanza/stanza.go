@@ -138,12 +138,31 @@ func internType(v []byte) string {
 	return xml.UnescapeString(v)
 }
 
+// parser is a reusable fragment decoder: Parse runs for every stanza a
+// plugin sends, and a decoder with its buffers per call cost more than the
+// parse. Nothing of a Stanza points into the decoder's buffers.
+type parser struct {
+	r bytes.Reader
+	d *xml.Decoder
+}
+
+var parsers = sync.Pool{New: func() any {
+	p := &parser{}
+	// The input is already in memory and bounded by whoever produced it;
+	// depth and attribute limits still apply.
+	p.d = xml.NewFragmentDecoder(&p.r, xml.Limits{MaxElement: 1 << 30})
+	p.d.SetDefaultSpace(NSClient)
+	return p
+}}
+
 // Parse builds a Stanza from self-contained raw bytes (from storage or a
 // plugin). The bytes are kept, not copied.
 func Parse(raw []byte) (*Stanza, error) {
-	d := xml.NewFragmentDecoder(bytes.NewReader(raw), xml.Limits{MaxElement: len(raw) + 1})
-	d.SetDefaultSpace(NSClient)
-	f, err := d.Next()
+	p := parsers.Get().(*parser)
+	defer parsers.Put(p)
+	p.r.Reset(raw)
+	p.d.Reset(&p.r)
+	f, err := p.d.Next()
 	if err != nil {
 		return nil, err
 	}
