@@ -10,11 +10,10 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 
-	"github.com/extasis/extasis/core/jid"
-	"github.com/extasis/extasis/core/storage"
 	"github.com/extasis/extasis/policies"
 )
 
@@ -90,6 +89,8 @@ type Engine struct {
 	base    map[string]*ast.Module // the default policy, without tests
 	def     *Policy
 	never   topdown.Cancel // for the default policy
+	caches  ruleCaches
+	metrics metrics.Metrics // counts nothing: nobody reads OPA's metrics
 }
 
 // Policy is a prepared decision query: the default policy alone, or with
@@ -104,7 +105,7 @@ func NewEngine(timeout time.Duration) (*Engine, error) {
 	if timeout <= 0 {
 		return nil, errors.New("provisioning: the evaluation timeout must be positive")
 	}
-	e := &Engine{timeout: timeout, caps: sandbox(), never: topdown.NewCancel()}
+	e := &Engine{timeout: timeout, caps: sandbox(), never: topdown.NewCancel(), metrics: metrics.NoOp()}
 	base, err := defaultModules(false)
 	if err != nil {
 		return nil, err
@@ -219,7 +220,12 @@ func (e *Engine) Decide(ctx context.Context, p *Policy, input ast.Value) (Decisi
 	if p == nil {
 		p = e.def
 	}
-	opts := []rego.EvalOption{rego.EvalParsedInput(input), rego.EvalGenerateJSON(keepTerm)}
+	rc := e.caches.get()
+	defer e.caches.put(rc)
+	opts := []rego.EvalOption{
+		rego.EvalParsedInput(input), rego.EvalGenerateJSON(keepTerm), rego.EvalMetrics(e.metrics),
+		rego.EvalVirtualCache(rc), rego.EvalBaseCache(noDataCache{}),
+	}
 	if p == e.def {
 		// Our own policy is bounded by construction (it iterates over the
 		// input only): a cancel that never fires spares OPA the goroutine
@@ -346,215 +352,4 @@ func stringList(v ast.Value) []string {
 	})
 	slices.Sort(out)
 	return out
-}
-
-// Input building. Everything the policy reads is built as OPA terms
-// directly: no JSON round trip on the hot path.
-
-var (
-	kAction    = ast.StringTerm("action")
-	kThing     = ast.StringTerm("thing")
-	kOwner     = ast.StringTerm("owner")
-	kRequester = ast.StringTerm("requester")
-	kDomain    = ast.StringTerm("domain")
-	kTokens    = ast.StringTerm("tokens")
-	kService   = ast.StringTerm("service")
-	kDevice    = ast.StringTerm("device")
-	kUser      = ast.StringTerm("user")
-	actionTerm = [...]*ast.Term{Friend: ast.StringTerm("friend"), Read: ast.StringTerm("read"), Control: ast.StringTerm("control")}
-	emptyArray = ast.ArrayTerm()
-	nullTerm   = ast.NullTerm()
-)
-
-func stringsTerm(ss []string) *ast.Term {
-	if len(ss) == 0 {
-		return emptyArray
-	}
-	ts := make([]*ast.Term, len(ss))
-	for i, s := range ss {
-		ts[i] = ast.StringTerm(s)
-	}
-	return ast.ArrayTerm(ts...)
-}
-
-// setOrNull is a set of names, or null for a nil list (unrestricted).
-func setOrNull(ss []string) *ast.Term {
-	if ss == nil {
-		return nullTerm
-	}
-	ts := make([]*ast.Term, len(ss))
-	for i, s := range ss {
-		ts[i] = ast.StringTerm(s)
-	}
-	return ast.SetTerm(ts...)
-}
-
-// categorySets are the 64 possible category sets, built once.
-var categorySets = func() (out [64]*ast.Term) {
-	for c := range out {
-		var ts []*ast.Term
-		for _, n := range Categories(c).Names() {
-			ts = append(ts, ast.StringTerm(n))
-		}
-		out[c] = ast.SetTerm(ts...)
-	}
-	return out
-}()
-
-func categoriesTerm(c Categories) *ast.Term { return categorySets[c&AllCategories] }
-
-func nodeTerm(n Node) *ast.Term {
-	return ast.ObjectTerm(
-		ast.Item(kID, ast.StringTerm(n.ID)),
-		ast.Item(kSrc, ast.StringTerm(n.Source)),
-		ast.Item(kPt, ast.StringTerm(n.Partition)),
-	)
-}
-
-// ruleIndex is a thing's rules as the policy reads them, one term per
-// action. It is built when the rules change, never per decision.
-type ruleIndex [4]*ast.Term
-
-// scopeBuilder collects the latest rule per origin and remote of one scope
-// (the thing, or one node).
-type scopeBuilder struct {
-	byOrigin map[string]map[string]*ast.Term
-	all      *ast.Term
-}
-
-func (b *scopeBuilder) add(r *storage.ProvisioningRule, t *ast.Term) {
-	if r.Origin == "all" {
-		b.all = t
-		return
-	}
-	if b.byOrigin == nil {
-		b.byOrigin = map[string]map[string]*ast.Term{}
-	}
-	m := b.byOrigin[r.Origin]
-	if m == nil {
-		m = map[string]*ast.Term{}
-		b.byOrigin[r.Origin] = m
-	}
-	m[r.Remote] = t // rules come oldest first: the latest answer stays
-}
-
-func (b *scopeBuilder) term() *ast.Term {
-	items := make([][2]*ast.Term, 0, len(b.byOrigin)+1)
-	for o, m := range b.byOrigin {
-		kv := make([][2]*ast.Term, 0, len(m))
-		for k, v := range m {
-			kv = append(kv, ast.Item(ast.StringTerm(k), v))
-		}
-		items = append(items, ast.Item(ast.StringTerm(o), ast.ObjectTerm(kv...)))
-	}
-	if b.all != nil {
-		items = append(items, ast.Item(kAll, b.all))
-	}
-	return ast.ObjectTerm(items...)
-}
-
-var (
-	kAll        = ast.StringTerm("all")
-	emptyScopes = ast.ObjectTerm(ast.Item(kThing, ast.ObjectTerm()), ast.Item(kNodes, ast.ObjectTerm()))
-)
-
-// indexAction builds the policy's view of owner's rules about action a
-// (rules sorted by ID, oldest first).
-func indexAction(rules []storage.ProvisioningRule, owner jid.JID, a Action) *ast.Term {
-	var thing scopeBuilder
-	var nodes map[Node]*scopeBuilder
-	var order []Node
-	name := a.String()
-	for i := range rules {
-		r := &rules[i]
-		if r.Action != name || r.Owner != owner {
-			continue
-		}
-		cats := AllCategories
-		if r.Categories != nil {
-			cats = ParseCategories(r.Categories)
-		}
-		t := ast.ObjectTerm(
-			ast.Item(kID, ast.IntNumberTerm(int(r.ID))),
-			ast.Item(kAllow, ast.BooleanTerm(r.Allow)),
-			ast.Item(kCategories, categoriesTerm(cats)),
-			ast.Item(kFields, setOrNull(r.Fields)),
-			ast.Item(kParams, setOrNull(r.Params)),
-		)
-		if !r.Thing.IsNode() {
-			thing.add(r, t)
-			continue
-		}
-		n := nodeOf(r.Thing)
-		if nodes == nil {
-			nodes = map[Node]*scopeBuilder{}
-		}
-		b := nodes[n]
-		if b == nil {
-			b = &scopeBuilder{}
-			nodes[n] = b
-			order = append(order, n)
-		}
-		b.add(r, t)
-	}
-	if thing.byOrigin == nil && thing.all == nil && nodes == nil {
-		return emptyScopes
-	}
-	nkv := make([][2]*ast.Term, 0, len(order))
-	for _, n := range order {
-		key := ast.ArrayTerm(ast.StringTerm(n.ID), ast.StringTerm(n.Source), ast.StringTerm(n.Partition))
-		nkv = append(nkv, ast.Item(key, nodes[n].term()))
-	}
-	return ast.ObjectTerm(ast.Item(kThing, thing.term()), ast.Item(kNodes, ast.ObjectTerm(nkv...)))
-}
-
-// buildInput is the policy input for req about a thing owned by owner (zero:
-// unclaimed) with the owner's indexed rules for req.Action (nil: none).
-func buildInput(req *Request, owner jid.JID, rules *ast.Term) ast.Value {
-	nodes := emptyArray
-	if len(req.Nodes) > 0 {
-		ts := make([]*ast.Term, len(req.Nodes))
-		for i, n := range req.Nodes {
-			ts[i] = nodeTerm(n)
-		}
-		nodes = ast.ArrayTerm(ts...)
-	}
-	var c Categories
-	if req.Action == Read {
-		c = req.Categories
-		if c == 0 {
-			c = AllCategories
-		}
-	}
-	fields, params := nullTerm, nullTerm
-	if len(req.Fields) > 0 {
-		fields = setOrNull(req.Fields)
-	}
-	if len(req.Params) > 0 {
-		params = setOrNull(req.Params)
-	}
-	if rules == nil {
-		rules = emptyScopes
-	}
-	action := nullTerm
-	if int(req.Action) < len(actionTerm) && req.Action > 0 {
-		action = actionTerm[req.Action]
-	}
-	return ast.NewObject(
-		ast.Item(kAction, action),
-		ast.Item(kThing, ast.StringTerm(req.Thing.String())),
-		ast.Item(kOwner, ast.StringTerm(owner.String())),
-		ast.Item(kRequester, ast.StringTerm(req.Requester.String())),
-		ast.Item(kDomain, ast.StringTerm(req.Requester.Domain())),
-		ast.Item(kTokens, ast.ObjectTerm(
-			ast.Item(kService, stringsTerm(req.Tokens.Service)),
-			ast.Item(kDevice, stringsTerm(req.Tokens.Device)),
-			ast.Item(kUser, stringsTerm(req.Tokens.User)),
-		)),
-		ast.Item(kNodes, nodes),
-		ast.Item(kCategories, categoriesTerm(c)),
-		ast.Item(kFields, fields),
-		ast.Item(kParams, params),
-		ast.Item(kRules, rules),
-	)
 }

@@ -178,11 +178,14 @@ func (s *Service) Decide(ctx context.Context, req *Request, via string) (Decisio
 			return d, owner
 		}
 	}
-	var rules *ast.Term
+	var applicable, rules *ast.Term
 	if t != nil {
-		rules = t.indexFor(owner, req.Action)
+		applicable = t.applicable(owner, req)
+		if pol != nil {
+			rules = t.indexFor(owner, req.Action)
+		}
 	}
-	d, err := s.engine.Decide(ctx, pol, buildInput(req, owner, rules))
+	d, err := s.engine.Decide(ctx, pol, buildInput(req, owner, applicable, rules))
 	if err != nil {
 		if err == ErrTimeout {
 			s.metrics.PolicyTimeout.Add(1)

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -14,17 +15,21 @@ import (
 )
 
 // thing is what the service knows about one thing: its owner, the owners
-// of nodes claimed separately, its rules and their index for the policy.
-// A thing is immutable once published (replaced whole on every change),
-// except for its decision cache.
+// of nodes claimed separately, and its rules. A thing is immutable once
+// published (replaced whole on every change), except for its decision
+// cache and what is derived from its rules on first use (OPA terms, lookup
+// maps), which a change of rules discards with the thing.
 type thing struct {
 	jid     jid.JID
 	owner   jid.JID // zero: only nodes are claimed, or nothing
 	enforce bool
 	nodes   map[Node]jid.JID // owners of separately claimed nodes
 	rules   []storage.ProvisioningRule
-	index   map[jid.JID]*ruleIndex // per owner, for things with node owners
 	gen     uint64
+
+	terms []atomic.Pointer[ast.Term]             // ruleTerm of each rule, built when a decision needs it
+	rmap  atomic.Pointer[ruleMap]                // things with many rules
+	index atomic.Pointer[map[jid.JID]*ruleIndex] // things with many rules and an owner's module
 
 	mu    sync.Mutex
 	cache map[string]Decision
@@ -44,26 +49,67 @@ func (t *thing) ownerOf(n Node) jid.JID {
 	return t.owner
 }
 
-// indexFor returns the rule index of owner's rules on t: kept for things
-// with many rules, built per decision for the others, so that the heap
-// does not hold OPA terms for every rule of every thing (pointer-dense
-// terms make each garbage collection cycle scan hundreds of MB with 100k
-// rules).
+// indexFor returns the full index of owner's rules on t about a, for an
+// owner's module (nil: no rules): kept for things with many rules, built
+// per decision for the others.
 func (t *thing) indexFor(owner jid.JID, a Action) *ast.Term {
-	if t.index != nil {
-		if idx := t.index[owner]; idx != nil {
-			return idx[a]
-		}
-		return nil
-	}
 	if len(t.rules) == 0 {
 		return nil
 	}
-	return indexAction(t.rules, owner, a)
+	if len(t.rules) < keptIndex {
+		return t.indexAction(owner, a)
+	}
+	idx := t.index.Load()
+	if idx == nil {
+		byOwner := map[jid.JID]*ruleIndex{}
+		for _, r := range t.rules {
+			if byOwner[r.Owner] == nil {
+				var ri ruleIndex
+				for a := Friend; a <= Control; a++ {
+					ri[a] = t.indexAction(r.Owner, a)
+				}
+				byOwner[r.Owner] = &ri
+			}
+		}
+		idx = &byOwner
+		t.index.Store(idx)
+	}
+	if ri := (*idx)[owner]; ri != nil {
+		return ri[a]
+	}
+	return nil
 }
 
-// keptIndex is the number of rules from which a thing keeps its index.
+// keptIndex is the number of rules from which a thing finds its rules
+// through a map rather than by looking at each.
 const keptIndex = 16
+
+// ruleMap is t's rules by key, for things with many rules (nil: few).
+func (t *thing) ruleMap() ruleMap {
+	if len(t.rules) < keptIndex {
+		return nil
+	}
+	m := t.rmap.Load()
+	if m == nil {
+		built := newRuleMap(t.rules)
+		m = &built
+		t.rmap.Store(m)
+	}
+	return *m
+}
+
+// ruleTerm returns rule i of t as the policy reads it, built on first use:
+// terms are kept only for rules that decided something, as pointer-dense
+// terms for every rule would make each garbage collection cycle scan
+// hundreds of MB with 100k rules.
+func (t *thing) ruleTerm(i int32) *ast.Term {
+	if rt := t.terms[i].Load(); rt != nil {
+		return rt
+	}
+	rt := ruleTerm(&t.rules[i])
+	t.terms[i].Store(rt)
+	return rt
+}
 
 func (t *thing) cached(key string) (Decision, bool) {
 	t.mu.Lock()
@@ -81,25 +127,9 @@ func (t *thing) remember(key string, d Decision) {
 	t.mu.Unlock()
 }
 
-// build finishes a thing after its fields are set: rule indexes per owner
-// for things with many rules.
+// build finishes a thing after its fields are set.
 func (t *thing) build() {
-	t.index = nil
-	if len(t.rules) < keptIndex {
-		return
-	}
-	byOwner := map[jid.JID]bool{}
-	for _, r := range t.rules {
-		byOwner[r.Owner] = true
-	}
-	t.index = make(map[jid.JID]*ruleIndex, len(byOwner))
-	for o := range byOwner {
-		var idx ruleIndex
-		for a := Friend; a <= Control; a++ {
-			idx[a] = indexAction(t.rules, o, a)
-		}
-		t.index[o] = &idx
-	}
+	t.terms = make([]atomic.Pointer[ast.Term], len(t.rules))
 }
 
 // clone copies t without its cache, for a change.

@@ -15,16 +15,26 @@
 #   categories  set of field categories asked for (read): subset of m p s c i h
 #   fields      set of field names asked for (read), null for all fields
 #   params      set of control parameters asked for (control), null for all
-#   rules       the owner's learned rules for this thing and this action,
-#               indexed by the broker (the latest answer per key):
+#   applicable  the owner's learned rules for this thing and this action that
+#               name the requester: its JID, a token it holds, its domain, or
+#               everyone (the latest answer per origin and key):
+#               {"thing": scope, "nodes": [scope, ...]} where "nodes" has one
+#               scope per node asked about, in the order of input.nodes;
+#               scope = {"jid": rule, "user": [rule, ...], "device": [rule, ...],
+#                        "service": [rule, ...], "domain": rule, "all": rule};
+#               an origin, a scope or both keys are absent when no rule of
+#               theirs applies ({} when none does)
+#               rule = {"id", "allow", "remote": JID, token, domain or "",
+#                       "categories": set, "fields": set | null,
+#                       "params": set | null}
+#               (null: not restricted; an unrestricted rule has all six
+#               categories)
+#   rules       only for an owner's module: all the owner's learned rules for
+#               this thing and this action, indexed (the latest answer per key):
 #               {"thing": scope, "nodes": {[id, src, pt]: scope}} where
 #               scope = {"jid": {bare JID: rule}, "user": {token: rule},
 #                        "device": {token: rule}, "service": {token: rule},
 #                        "domain": {domain: rule}, "all": rule}
-#               rule = {"id", "allow", "categories": set,
-#                       "fields": set | null, "params": set | null}
-#               (null: not restricted; an unrestricted rule has all six
-#               categories)
 #
 # decision:
 #   allow       the answer
@@ -41,143 +51,228 @@
 # extasis.provisioning.owner) decides next if it defines decision; then the
 # learned rules; no rule means no (data protection by default).
 #
-# The broker evaluates this for every question a thing asks: it is written
-# with set operations and lookups rather than loops over rules.
+# The broker evaluates this for every question a thing asks, and OPA's cost
+# is per evaluation step: every rule or function evaluated, every built-in
+# called and every object built counts, the else branches of one rule that
+# fail on a comparison with the input hardly do. So the broker passes only the
+# rules that can apply, under fixed keys (a lookup by a computed key costs a
+# step even when it finds nothing), and the common question - about the thing
+# or one node, decided by one rule - is decided by the branches of decision
+# itself; grant_of, pick and learned are the general case.
 package extasis.provisioning
 
 import rego.v1
 
 decision := {"allow": false, "reason": "unclaimed", "ask": false, "rules": []} if {
 	input.owner == ""
-} else := grant_all("owner") if {
+} else := {
+	"allow": true, "reason": "owner", "ask": false, "rules": [],
+	"nodes": input.nodes, "categories": input.categories,
+	"fields": input.fields, "params": input.params,
+} if {
 	input.requester == input.owner
 } else := data.extasis.provisioning.owner.decision if {
 	is_object(data.extasis.provisioning.owner.decision)
-} else := thing_decision if {
-	count(input.nodes) == 0
-} else := learned
-
-grant_all(reason) := {
-	"allow": true, "reason": reason, "ask": false, "rules": [],
-	"nodes": input.nodes, "categories": input.categories,
-	"fields": input.fields, "params": input.params,
-}
-
-targets := input.nodes if {
-	count(input.nodes) > 0
-} else := [null]
+} else := {"allow": false, "reason": "no rule", "ask": true, "rules": []} if {
+	input.applicable == {}
+} else := learned if {
+	input.nodes[1]
+} else := {
+	# The branches below are grant_of for one rule, written out.
+	"allow": true, "reason": "rule", "ask": false, "rules": [r.id], "nodes": input.nodes,
+	"categories": input.categories, "fields": input.fields, "params": input.params,
+} if {
+	input.action == "friend"
+	[r] := deciding
+	r.allow
+} else := {
+	"allow": true, "reason": "rule", "ask": false, "rules": [r.id], "nodes": input.nodes,
+	"categories": cats, "fields": fields, "params": input.params,
+} if {
+	input.action == "read"
+	[r] := deciding
+	r.allow
+	cats := input.categories & r.categories
+	not cats == set()
+	fields := narrow(input.fields, r.fields)
+	not fields == set()
+} else := {
+	"allow": true, "reason": "rule", "ask": false, "rules": [r.id], "nodes": input.nodes,
+	"categories": input.categories, "fields": input.fields, "params": params,
+} if {
+	input.action == "control"
+	[r] := deciding
+	r.allow
+	params := narrow(input.params, r.params)
+	not params == set()
+} else := {
+	"allow": true, "reason": "rule", "ask": false, "rules": ids, "nodes": input.nodes,
+	"categories": cats, "fields": fields, "params": params,
+} if {
+	deciding[1]
+	[ids, cats, fields, params] := grant_of(deciding)
+} else := {"allow": false, "reason": "denied by rule", "ask": false, "rules": [r.id | some r in deciding]} if {
+	deciding
+} else := {"allow": false, "reason": "no rule", "ask": true, "rules": []}
 
 # The most specific rule wins: a rule for the node beats one for the whole
 # thing; then the origin: the exact JID, then tokens (user, device, service),
 # the domain, and anyone. Rules for different tokens the requester holds add
-# up (most forgiving). At one key the owner's latest answer is the only one
-# the broker passes in.
+# up (most forgiving). A rule counts only if it names the requester.
 #
+# deciding is the rules that decide a question about the thing itself or
+# one node: pick of the node's scope, else the thing's, written out.
+deciding := rs if {
+	[s] := input.applicable.nodes
+	rs := pick(s)
+} else := [r] if {
+	r := input.applicable.thing.jid
+	r.remote == input.requester
+} else := rs if {
+	ts := input.applicable.thing.user
+	rs := [r | some r in ts; r.remote in input.tokens.user]
+	rs != []
+} else := rs if {
+	ts := input.applicable.thing.device
+	rs := [r | some r in ts; r.remote in input.tokens.device]
+	rs != []
+} else := rs if {
+	ts := input.applicable.thing.service
+	rs := [r | some r in ts; r.remote in input.tokens.service]
+	rs != []
+} else := [r] if {
+	r := input.applicable.thing.domain
+	r.remote == input.domain
+} else := [r] if {
+	r := input.applicable.thing.all
+}
+
 # pick returns the rules of scope s that apply to the requester at the
 # most specific origin, or is undefined when none does.
 pick(s) := [r] if {
-	r := s.jid[input.requester]
+	r := s.jid
+	r.remote == input.requester
 } else := rs if {
-	rs := [r | some t in input.tokens.user; r := s.user[t]]
-	count(rs) > 0
+	ts := s.user
+	rs := [r | some r in ts; r.remote in input.tokens.user]
+	rs != []
 } else := rs if {
-	rs := [r | some t in input.tokens.device; r := s.device[t]]
-	count(rs) > 0
+	ts := s.device
+	rs := [r | some r in ts; r.remote in input.tokens.device]
+	rs != []
 } else := rs if {
-	rs := [r | some t in input.tokens.service; r := s.service[t]]
-	count(rs) > 0
+	ts := s.service
+	rs := [r | some r in ts; r.remote in input.tokens.service]
+	rs != []
 } else := [r] if {
-	r := s.domain[input.domain]
+	r := s.domain
+	r.remote == input.domain
 } else := [r] if {
 	r := s.all
 }
 
-# The thing itself (no nodes asked about) is the common question: it is
-# decided by rules without function calls where possible, as each costs
-# an evaluation step.
-
-# thing_picked is pick(input.rules.thing), written out.
-thing_picked := [r] if {
-	r := input.rules.thing.jid[input.requester]
-} else := rs if {
-	rs := [r | some t in input.tokens.user; r := input.rules.thing.user[t]]
-	count(rs) > 0
-} else := rs if {
-	rs := [r | some t in input.tokens.device; r := input.rules.thing.device[t]]
-	count(rs) > 0
-} else := rs if {
-	rs := [r | some t in input.tokens.service; r := input.rules.thing.service[t]]
-	count(rs) > 0
-} else := [r] if {
-	r := input.rules.thing.domain[input.domain]
-} else := [r] if {
-	r := input.rules.thing.all
+# grant_of(rs) is what the allowing rules among rs grant together:
+# [rule ids, categories, fields, params], where categories are those asked
+# and allowed, fields (read) and parameters (control) those asked (null:
+# all) and allowed (null: all), several rules granting the union of what
+# each allows. It is undefined when none allows, or when the grant leaves
+# nothing to read or control (a refusal). Befriending grants nothing more.
+grant_of([r]) := [[r.id], input.categories, input.fields, input.params] if {
+	input.action == "friend"
+	r.allow
 }
 
-thing_decision := d if {
-	allowed := [r | some r in thing_picked; r.allow]
-	count(allowed) > 0
-	cats := input.categories & union({r.categories | some r in allowed})
-	fields := grant(input.fields, [r.fields | some r in allowed])
-	params := grant(input.params, [r.params | some r in allowed])
-	non_empty(cats, fields, params)
-	d := {
-		"allow": true, "reason": "rule", "ask": false, "rules": [r.id | some r in allowed],
-		"nodes": [], "categories": cats, "fields": fields, "params": params,
-	}
-} else := {"allow": false, "reason": "denied by rule", "ask": false, "rules": [r.id | some r in thing_picked]} if {
-	count(thing_picked) > 0
-} else := {"allow": false, "reason": "no rule", "ask": true, "rules": []}
+grant_of([r]) := [[r.id], cats, fields, input.params] if {
+	input.action == "read"
+	r.allow
+	cats := input.categories & r.categories
+	not cats == set()
+	fields := narrow(input.fields, r.fields)
+	not fields == set()
+}
 
-# node_grant decides one target (a node, or null for the thing itself).
-node_grant(n) := combine(rs, n) if {
-	n != null
-	rs := pick(input.rules.nodes[[n.id, n.src, n.pt]])
-} else := combine(rs, n) if {
-	rs := pick(input.rules.thing)
-} else := {"allow": false, "covered": false, "node": n, "rules": []}
+grant_of([r]) := [[r.id], input.categories, input.fields, params] if {
+	input.action == "control"
+	r.allow
+	params := narrow(input.params, r.params)
+	not params == set()
+}
 
-combine(rs, n) := g if {
+grant_of(rs) := [[r.id | some r in allowed], input.categories, input.fields, input.params] if {
+	input.action == "friend"
+	rs[1]
 	allowed := [r | some r in rs; r.allow]
-	count(allowed) > 0
-	cats := input.categories & union({r.categories | some r in allowed})
-	fields := grant(input.fields, [r.fields | some r in allowed])
-	params := grant(input.params, [r.params | some r in allowed])
-	non_empty(cats, fields, params)
-	g := {
-		"allow": true, "covered": true, "node": n, "rules": [r.id | some r in allowed],
-		"categories": cats, "fields": fields, "params": params,
-	}
-} else := {"allow": false, "covered": true, "node": n, "rules": [r.id | some r in rs]}
+	allowed != []
+}
 
-# grant intersects what was asked (null: all) with what the rules allow
+grant_of(rs) := [[r.id | some r in allowed], cats, fields, input.params] if {
+	input.action == "read"
+	rs[1]
+	allowed := [r | some r in rs; r.allow]
+	cats := input.categories & union({r.categories | some r in allowed})
+	not cats == set()
+	fields := widen(input.fields, [r.fields | some r in allowed])
+	not fields == set()
+}
+
+grant_of(rs) := [[r.id | some r in allowed], input.categories, input.fields, params] if {
+	input.action == "control"
+	rs[1]
+	allowed := [r | some r in rs; r.allow]
+	params := widen(input.params, [r.params | some r in allowed])
+	not params == set()
+}
+
+# narrow intersects what was asked (null: all) with what a rule allows
+# (null: all).
+narrow(asked, allowed) := asked if {
+	allowed == null
+} else := allowed if {
+	asked == null
+} else := asked & allowed
+
+# widen intersects what was asked (null: all) with what several rules allow
 # together (a null among them: all).
-grant(asked, allowed) := asked if {
+widen(asked, allowed) := asked if {
 	null in allowed
 } else := union({x | some x in allowed}) if {
 	asked == null
 } else := asked & union({x | some x in allowed})
 
-# A grant that leaves nothing to read or control is a refusal.
-non_empty(_, _, _) if input.action == "friend"
+# thing_decision is what the thing's own rules decide, whatever nodes were
+# asked about (for owners' modules).
+thing_decision := {
+	"allow": true, "reason": "rule", "ask": false, "rules": ids,
+	"nodes": [], "categories": cats, "fields": fields, "params": params,
+} if {
+	[ids, cats, fields, params] := grant_of(pick(input.applicable.thing))
+} else := {"allow": false, "reason": "denied by rule", "ask": false, "rules": [r.id | some r in rs]} if {
+	rs := pick(input.applicable.thing)
+} else := {"allow": false, "reason": "no rule", "ask": true, "rules": []}
 
-non_empty(cats, fields, _) if {
-	input.action == "read"
-	count(cats) > 0
-	not empty(fields)
-}
+# learned decides any question from the learned rules, each node by its own
+# rules, else the thing's; the default policy uses it for questions about
+# several nodes. Several nodes in one request get one answer: what every
+# granted node allows (the answer cannot say "these fields here, those
+# there").
+node_grants := [node_grant(n, i) | some i, n in input.nodes] if {
+	input.nodes != []
+} else := [node_grant(null, -1)]
 
-non_empty(_, _, params) if {
-	input.action == "control"
-	not empty(params)
-}
+# node_grant decides one target: node n, at index i of input.nodes, or the
+# thing itself (n null).
+node_grant(n, i) := combine(rs, n) if {
+	rs := pick(input.applicable.nodes[i])
+} else := combine(rs, n) if {
+	rs := pick(input.applicable.thing)
+} else := {"allow": false, "covered": false, "node": n, "rules": []}
 
-empty(s) if {
-	s != null
-	count(s) == 0
-}
-
-node_grants := [node_grant(n) | some n in targets]
+combine(rs, n) := {
+	"allow": true, "covered": true, "node": n, "rules": ids,
+	"categories": cats, "fields": fields, "params": params,
+} if {
+	[ids, cats, fields, params] := grant_of(rs)
+} else := {"allow": false, "covered": true, "node": n, "rules": [r.id | some r in rs]}
 
 granted := [g | some g in node_grants; g.allow]
 
@@ -190,8 +285,6 @@ ask := true if uncovered else := false
 
 decided_by := [id | some g in node_grants; some id in g.rules]
 
-# Several nodes in one request get one answer: what every granted node
-# allows (the answer cannot say "these fields here, those there").
 learned := d if {
 	count(granted) == 1
 	g := granted[0]
@@ -219,3 +312,18 @@ deny_reason := "no rule" if uncovered else := "denied by rule"
 common(ss) := null if {
 	every s in ss { s == null }
 } else := intersection({s | some s in ss; s != null})
+
+# What several nodes have in common may leave nothing to read or control:
+# a refusal.
+non_empty(_, _, _) if input.action == "friend"
+
+non_empty(cats, fields, _) if {
+	input.action == "read"
+	count(cats) > 0
+	not fields == set()
+}
+
+non_empty(_, _, params) if {
+	input.action == "control"
+	not params == set()
+}

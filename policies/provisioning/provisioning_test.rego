@@ -11,26 +11,40 @@ base := {
 	"nodes": [], "categories": {"m", "i"}, "fields": null, "params": null,
 }
 
-# req builds an input as the broker does: rules are indexed by scope and
-# origin, for the action asked about only.
-req(patch) := object.union(r, {"rules": index([x | some x in object.get(patch, "rules", []); x.action == r.action])}) if {
-	r := object.union(base, patch)
+# req builds an input as the broker does: of the rules for the action asked
+# about, only those that name the requester (by JID, a token it holds, its
+# domain, or everyone), by scope and origin.
+req(patch) := object.union(q, {"applicable": applicable(q, [x | some x in object.get(patch, "rules", []); x.action == q.action])}) if {
+	q := object.union(base, patch)
 }
 
-index(rs) := {
-	"thing": scope([r | some r in rs; r.node == null]),
-	"nodes": {[r.node.id, r.node.src, r.node.pt]: scope([x | some x in rs; x.node == r.node]) | some r in rs; r.node != null},
-}
+applicable(q, rs) := object.union(thing_part(q, rs), nodes_part(q, rs))
 
-scope(rs) := object.union(
-	{o: {r.remote: r | some r in rs; r.origin == o} | some o in {"jid", "user", "device", "service", "domain"}},
-	alls(rs),
-)
-
-alls(rs) := {"all": r} if {
-	some r in rs
-	r.origin == "all"
+thing_part(q, rs) := {"thing": s} if {
+	s := scope(q, [x | some x in rs; x.node == null])
+	s != {}
 } else := {}
+
+nodes_part(q, rs) := {"nodes": ss} if {
+	ss := [scope(q, [x | some x in rs; x.node == n]) | some n in q.nodes]
+	some s in ss
+	s != {}
+} else := {}
+
+# scope keeps the latest rule (the last in the list) per origin and key;
+# the tests never repeat a token.
+scope(q, rs) := object.union_n([
+	latest("jid", [x | some x in rs; x.origin == "jid"; x.remote == q.requester]),
+	every_one("user", [x | some x in rs; x.origin == "user"; x.remote in q.tokens.user]),
+	every_one("device", [x | some x in rs; x.origin == "device"; x.remote in q.tokens.device]),
+	every_one("service", [x | some x in rs; x.origin == "service"; x.remote in q.tokens.service]),
+	latest("domain", [x | some x in rs; x.origin == "domain"; x.remote == q.domain]),
+	latest("all", [x | some x in rs; x.origin == "all"]),
+])
+
+latest(origin, xs) := {origin: xs[count(xs) - 1]} if count(xs) > 0 else := {}
+
+every_one(origin, xs) := {origin: xs} if count(xs) > 0 else := {}
 
 rule(patch) := object.union(
 	{
@@ -206,4 +220,78 @@ test_friend if {
 	e := provisioning.decision with input as req({"action": "friend", "categories": set(), "requester": "eve@o"})
 	e.allow == false
 	e.ask
+}
+
+test_rules_of_other_parties_do_not_apply if {
+	# A rule the broker passed for someone else (it should not) is ignored.
+	bob := rule({"id": 1})
+	anyone := rule({"id": 2, "origin": "domain", "remote": "x", "allow": false})
+	q := object.union(base, {"requester": "eve@o", "applicable": {"thing": {"jid": bob, "domain": anyone}}})
+	d := provisioning.decision with input as q
+	d.allow == false
+	d.reason == "no rule"
+	d.ask
+}
+
+test_tokens_not_held_do_not_apply if {
+	t := rule({"id": 1, "origin": "user", "remote": "p:u1"})
+	q := object.union(base, {"requester": "eve@x", "domain": "x", "applicable": {"thing": {"user": [t]}}})
+	d := provisioning.decision with input as q
+	d.allow == false
+	d.ask
+}
+
+test_no_applicable_rule_asks if {
+	d := provisioning.decision with input as req({"nodes": [{"id": "a", "src": "", "pt": ""}, {"id": "b", "src": "", "pt": ""}]})
+	d.allow == false
+	d.reason == "no rule"
+	d.ask
+}
+
+test_deny_among_tokens if {
+	t1 := rule({"id": 1, "origin": "user", "remote": "p:u1", "allow": false})
+	t2 := rule({"id": 2, "origin": "user", "remote": "p:u2", "allow": false})
+	tokens := {"service": [], "device": [], "user": ["p:u1", "p:u2"]}
+	d := provisioning.decision with input as req({"requester": "eve@x", "domain": "x", "tokens": tokens, "rules": [t1, t2]})
+	d.allow == false
+	d.reason == "denied by rule"
+	d.ask == false
+	d.rules == [1, 2]
+}
+
+test_node_without_own_rule_uses_the_thing_rule if {
+	n := {"id": "lamp", "src": "", "pt": ""}
+	d := provisioning.decision with input as req({"nodes": [n], "rules": [rule({"fields": {"Power"}})]})
+	d.allow
+	d.nodes == [n]
+	d.fields == {"Power"}
+}
+
+test_several_nodes_one_denied if {
+	a := {"id": "a", "src": "", "pt": ""}
+	b := {"id": "b", "src": "", "pt": ""}
+	ra := rule({"id": 1, "node": a})
+	rb := rule({"id": 2, "node": b, "allow": false})
+	d := provisioning.decision with input as req({"nodes": [a, b], "rules": [ra, rb]})
+	d.allow
+	d.nodes == [a]
+	d.rules == [1, 2]
+	d.ask == false
+}
+
+test_thing_decision_ignores_node_rules if {
+	n := {"id": "lamp", "src": "", "pt": ""}
+	rs := [rule({"id": 1, "allow": false}), rule({"id": 2, "node": n})]
+	d := provisioning.thing_decision with input as req({"nodes": [n], "rules": rs})
+	d.allow == false
+	d.reason == "denied by rule"
+	e := provisioning.decision with input as req({"nodes": [n], "rules": rs})
+	e.allow
+}
+
+test_learned_decides_the_thing_alone if {
+	d := provisioning.learned with input as req({"rules": [rule({"fields": {"Power"}})]})
+	d.allow
+	d.nodes == []
+	d.fields == {"Power"}
 }
