@@ -12,6 +12,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/extasis/extasis/policies"
@@ -95,10 +97,19 @@ type Engine struct {
 
 // Policy is a prepared decision query: the default policy alone, or with
 // one owner's module.
+//
+// It is prepared by rego and evaluated by rego's own evaluator, topdown,
+// directly: rego's Eval builds an evaluation context, options and a result
+// set around each evaluation, a sixth of what a decision allocates.
 type Policy struct {
-	q      rego.PreparedEvalQuery
-	source string // the owner's module, "" for the default
+	compiler *ast.Compiler
+	query    ast.Body // decision = data.extasis.provisioning.decision, compiled
+	store    storage.Store
+	source   string // the owner's module, "" for the default
 }
+
+// decisionVar is the query variable the decision is bound to.
+const decisionVar = ast.Var("decision")
 
 // NewEngine compiles the default policy. timeout bounds each evaluation.
 func NewEngine(timeout time.Duration) (*Engine, error) {
@@ -187,8 +198,20 @@ func (e *Engine) Prepare(file, src string) (*Policy, error) {
 }
 
 func (e *Engine) prepare(extra map[string]*ast.Module) (*Policy, error) {
+	// rego.New configures its own compiler the same way, save the
+	// capabilities, which it leaves to a compiler it is given.
+	p := &Policy{
+		compiler: ast.NewCompiler().
+			WithCapabilities(e.caps).
+			WithEnablePrintStatements(false).
+			WithUseTypeCheckAnnotations(true).
+			WithDefaultRegoVersion(ast.RegoV1),
+		store: inmem.New(),
+	}
 	opts := []func(*rego.Rego){
 		rego.Query(policies.ProvisioningQuery),
+		rego.Compiler(p.compiler),
+		rego.Store(p.store),
 		rego.Capabilities(e.caps),
 		rego.SetRegoVersion(ast.RegoV1),
 		rego.StrictBuiltinErrors(true),
@@ -201,11 +224,17 @@ func (e *Engine) prepare(extra map[string]*ast.Module) (*Policy, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	q, err := rego.New(opts...).PrepareForEval(ctx)
+	if _, err := rego.New(opts...).PrepareForEval(ctx); err != nil {
+		return nil, err
+	}
+	q, err := p.compiler.QueryCompiler().Compile(ast.Body{
+		ast.Equality.Expr(ast.NewTerm(decisionVar), ast.MustParseTerm(policies.ProvisioningQuery)),
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &Policy{q: q}, nil
+	p.query = q
+	return p, nil
 }
 
 // Default returns the prepared default policy.
@@ -220,24 +249,38 @@ func (e *Engine) Decide(ctx context.Context, p *Policy, input ast.Value) (Decisi
 	if p == nil {
 		p = e.def
 	}
+	txn, err := p.store.NewTransaction(ctx)
+	if err != nil {
+		return Decision{Reason: "policy error"}, fmt.Errorf("provisioning: policy evaluation: %w", err)
+	}
+	defer p.store.Abort(ctx, txn)
 	rc := e.caches.get()
 	defer e.caches.put(rc)
-	opts := []rego.EvalOption{
-		rego.EvalParsedInput(input), rego.EvalGenerateJSON(keepTerm), rego.EvalMetrics(e.metrics),
-		rego.EvalVirtualCache(rc), rego.EvalBaseCache(noDataCache{}),
-	}
+	q := topdown.NewQuery(p.query).
+		WithCompiler(p.compiler).
+		WithStore(p.store).
+		WithTransaction(txn).
+		WithInput(ast.NewTerm(input)).
+		WithMetrics(e.metrics).
+		WithVirtualCache(rc).
+		WithBaseCache(noDataCache{}).
+		WithStrictBuiltinErrors(true)
 	if p == e.def {
 		// Our own policy is bounded by construction (it iterates over the
 		// input only): a cancel that never fires spares OPA the goroutine
 		// it otherwise starts per evaluation to watch the context.
-		opts = append(opts, rego.EvalExternalCancel(e.never))
+		q = q.WithCancel(e.never)
 	} else {
 		c := topdown.NewCancel()
 		t := time.AfterFunc(e.timeout, c.Cancel)
 		defer t.Stop()
-		opts = append(opts, rego.EvalExternalCancel(c))
+		q = q.WithCancel(c)
 	}
-	rs, err := p.q.Eval(ctx, opts...)
+	var d *ast.Term
+	err = q.Iter(ctx, func(qr topdown.QueryResult) error {
+		d = qr[decisionVar]
+		return nil
+	})
 	if err != nil {
 		var te *topdown.Error
 		if errors.As(err, &te) && te.Code == topdown.CancelErr {
@@ -245,19 +288,11 @@ func (e *Engine) Decide(ctx context.Context, p *Policy, input ast.Value) (Decisi
 		}
 		return Decision{Reason: "policy error"}, fmt.Errorf("provisioning: policy evaluation: %w", err)
 	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+	if d == nil {
 		return Decision{Reason: "policy undefined"}, errors.New("provisioning: the policy defines no decision")
 	}
-	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
-	if !ok {
-		return Decision{Reason: "policy error"}, errors.New("provisioning: unexpected result type")
-	}
-	return decodeDecision(t.Value)
+	return decodeDecision(d.Value)
 }
-
-// keepTerm hands evaluation results over as terms, skipping OPA's
-// conversion to Go maps.
-func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
 
 var (
 	kAllow      = ast.StringTerm("allow")

@@ -185,7 +185,7 @@ func (s *Service) Decide(ctx context.Context, req *Request, via string) (Decisio
 			rules = t.indexFor(owner, req.Action)
 		}
 	}
-	d, err := s.engine.Decide(ctx, pol, buildInput(req, owner, applicable, rules))
+	d, err := s.engine.Decide(ctx, pol, buildInput(req, t, owner, applicable, rules))
 	if err != nil {
 		if err == ErrTimeout {
 			s.metrics.PolicyTimeout.Add(1)

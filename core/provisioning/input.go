@@ -96,11 +96,11 @@ func ruleTerm(r *storage.ProvisioningRule) *ast.Term {
 	)
 }
 
-// buildInput is the policy input for req about a thing owned by owner (zero:
-// unclaimed), with the owner's rules that apply to the requester
-// (input.applicable; nil: none) and, for an owner's module only, all the
-// owner's rules about the action (input.rules; nil: left out).
-func buildInput(req *Request, owner jid.JID, applicable, rules *ast.Term) ast.Value {
+// buildInput is the policy input for req about thing t (nil: unknown) owned
+// by owner (zero: unclaimed), with the owner's rules that apply to the
+// requester (input.applicable; nil: none) and, for an owner's module only,
+// all the owner's rules about the action (input.rules; nil: left out).
+func buildInput(req *Request, t *thing, owner jid.JID, applicable, rules *ast.Term) ast.Value {
 	nodes := emptyArray
 	if len(req.Nodes) > 0 {
 		ts := make([]*ast.Term, len(req.Nodes))
@@ -138,11 +138,24 @@ func buildInput(req *Request, owner jid.JID, applicable, rules *ast.Term) ast.Va
 			ast.Item(kUser, stringsTerm(req.Tokens.User)),
 		)
 	}
+	var thingTerm, ownerTerm *ast.Term
+	if t != nil {
+		thingTerm = t.jidTerm
+		if owner == t.owner {
+			ownerTerm = t.ownerTerm
+		}
+	}
+	if thingTerm == nil {
+		thingTerm = ast.StringTerm(req.Thing.String())
+	}
+	if ownerTerm == nil {
+		ownerTerm = ast.StringTerm(owner.String())
+	}
 	items := make([][2]*ast.Term, 0, 12)
 	items = append(items,
 		ast.Item(kAction, action),
-		ast.Item(kThing, ast.StringTerm(req.Thing.String())),
-		ast.Item(kOwner, ast.StringTerm(owner.String())),
+		ast.Item(kThing, thingTerm),
+		ast.Item(kOwner, ownerTerm),
 		ast.Item(kRequester, ast.StringTerm(req.Requester.String())),
 		ast.Item(kDomain, ast.StringTerm(req.Requester.Domain())),
 		ast.Item(kTokens, tokens),

@@ -27,9 +27,10 @@ type thing struct {
 	rules   []storage.ProvisioningRule
 	gen     uint64
 
-	terms []atomic.Pointer[ast.Term]             // ruleTerm of each rule, built when a decision needs it
-	rmap  atomic.Pointer[ruleMap]                // things with many rules
-	index atomic.Pointer[map[jid.JID]*ruleIndex] // things with many rules and an owner's module
+	jidTerm, ownerTerm *ast.Term                              // for the policy input
+	terms              []atomic.Pointer[ast.Term]             // ruleTerm of each rule, built when a decision needs it
+	rmap               atomic.Pointer[ruleMap]                // things with many rules
+	index              atomic.Pointer[map[jid.JID]*ruleIndex] // things with many rules and an owner's module
 
 	mu    sync.Mutex
 	cache map[string]Decision
@@ -129,6 +130,7 @@ func (t *thing) remember(key string, d Decision) {
 
 // build finishes a thing after its fields are set.
 func (t *thing) build() {
+	t.jidTerm, t.ownerTerm = ast.StringTerm(t.jid.String()), ast.StringTerm(t.owner.String())
 	t.terms = make([]atomic.Pointer[ast.Term], len(t.rules))
 }
 

@@ -111,6 +111,8 @@ decision := {"allow": false, "reason": "unclaimed", "ask": false, "rules": []} i
 } if {
 	deciding[1]
 	[ids, cats, fields, params] := grant_of(deciding)
+} else := {"allow": false, "reason": "denied by rule", "ask": false, "rules": [r.id]} if {
+	[r] := deciding
 } else := {"allow": false, "reason": "denied by rule", "ask": false, "rules": [r.id | some r in deciding]} if {
 	deciding
 } else := {"allow": false, "reason": "no rule", "ask": true, "rules": []}
@@ -121,10 +123,33 @@ decision := {"allow": false, "reason": "unclaimed", "ask": false, "rules": []} i
 # up (most forgiving). A rule counts only if it names the requester.
 #
 # deciding is the rules that decide a question about the thing itself or
-# one node: pick of the node's scope, else the thing's, written out.
-deciding := rs if {
+# one node: pick of the node's scope, else of the thing's, written out.
+deciding := [r] if {
 	[s] := input.applicable.nodes
-	rs := pick(s)
+	r := s.jid
+	r.remote == input.requester
+} else := rs if {
+	[s] := input.applicable.nodes
+	ts := s.user
+	rs := [r | some r in ts; r.remote in input.tokens.user]
+	rs != []
+} else := rs if {
+	[s] := input.applicable.nodes
+	ts := s.device
+	rs := [r | some r in ts; r.remote in input.tokens.device]
+	rs != []
+} else := rs if {
+	[s] := input.applicable.nodes
+	ts := s.service
+	rs := [r | some r in ts; r.remote in input.tokens.service]
+	rs != []
+} else := [r] if {
+	[s] := input.applicable.nodes
+	r := s.domain
+	r.remote == input.domain
+} else := [r] if {
+	[s] := input.applicable.nodes
+	r := s.all
 } else := [r] if {
 	r := input.applicable.thing.jid
 	r.remote == input.requester
