@@ -151,6 +151,8 @@ func (r *registry) errorReply(b plugin.Broker, s *plugin.Stanza, err error) *plu
 		return s.Error("bad-request", strings.TrimPrefix(err.Error(), "store: "))
 	case errors.Is(err, store.ErrTooBroad):
 		return s.Error("resource-constraint", "search too broad: add an indexed condition such as strEq")
+	case errors.Is(err, store.ErrNotReady):
+		return s.Error("resource-constraint", "the registry is loading its search index; try again shortly")
 	}
 	b.Log().Error("registry: request failed", "request", s.Payload.Local, "error", err.Error())
 	return s.Error("internal-server-error", "")

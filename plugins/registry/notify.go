@@ -34,6 +34,7 @@ func (r *registry) isPending(jid string) bool {
 // Plugin.Started, or from the first handler if that runs first.
 func (r *registry) startup(b plugin.Broker) {
 	r.flushed.Do(func() {
+		go r.logIndex(b)
 		go func() {
 			ctx := context.Background()
 			r.publish(ctx, b)
@@ -47,6 +48,21 @@ func (r *registry) startup(b plugin.Broker) {
 			}
 		}()
 	})
+}
+
+// logIndex reports when the search index has been loaded (searches
+// wait for it), and every minute until then.
+func (r *registry) logIndex(b plugin.Broker) {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		st, err := r.st.WaitIndex(ctx)
+		cancel()
+		if err == nil {
+			b.Log().Info("registry: search index loaded", "things", st.Things, "tags", st.Tags, "values", st.Values, "took", st.Load.Round(time.Millisecond).String())
+			return
+		}
+		b.Log().Warn("registry: search index still loading", "error", err.Error())
+	}
 }
 
 // afterChange publishes queued events and, for thing jid (if any),

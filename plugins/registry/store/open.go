@@ -21,7 +21,9 @@ import (
 //go:embed schema.sql
 var schema string
 
-const schemaVersion = 1
+// schemaVersion 2 dropped the tag table's vis column and its two partial
+// indexes, which searches used before they ran in memory.
+const schemaVersion = 2
 
 // Errors a caller turns into protocol answers.
 var (
@@ -37,6 +39,8 @@ var (
 	// ErrBadSearch: an operator cannot be evaluated (e.g. a bad regular
 	// expression).
 	ErrBadSearch = errors.New("store: bad search")
+	// ErrNotReady: the search index is still being loaded (at start).
+	ErrNotReady = errors.New("store: search index still loading")
 )
 
 // Options tune a Store. Zero fields take the defaults shown.
@@ -71,6 +75,10 @@ type Store struct {
 	w, r    *sql.DB // writer and readers (the same pool on PostgreSQL)
 	where   string  // for messages; never the DSN, which may hold a password
 	o       Options
+
+	ix       *index
+	stopLoad context.CancelFunc
+	loadDone chan struct{}
 }
 
 // Open opens (creating if needed) the database a DSN names and brings its
@@ -93,18 +101,30 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.ix = newIndex()
 	if err := s.migrate(ctx); err != nil {
-		s.Close()
+		s.w.Close()
+		if s.r != s.w {
+			s.r.Close()
+		}
 		return nil, err
 	}
+	lctx, stop := context.WithCancel(context.Background())
+	s.stopLoad, s.loadDone = stop, make(chan struct{})
+	go func() {
+		defer close(s.loadDone)
+		s.loadLoop(lctx)
+	}()
 	return s, nil
 }
 
 // Backend returns "sqlite" or "postgres".
 func (s *Store) Backend() string { return s.backend }
 
-// Close closes the pools.
+// Close stops loading the index and closes the pools.
 func (s *Store) Close() error {
+	s.stopLoad()
+	<-s.loadDone
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
@@ -152,14 +172,16 @@ func openSQLite(ctx context.Context, dsn string, o Options) (*Store, error) {
 	}
 	// busy_timeout covers another process on the file (a backup, the
 	// sqlite3 shell); inside this process the single writer never waits.
-	// A search probes thousands of random primary-key entries: a 64 MiB
-	// page cache and 512 MiB of memory-mapped file per connection keep
-	// those probes out of read(2). With 4 readers that stays far below
-	// the address-space limit the plugin host sets (4 GiB by default).
-	const common = "_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=cache_size(-65536)&_pragma=mmap_size(536870912)"
+	// Reads go through 512 MiB of memory-mapped file per connection, out
+	// of read(2) and outside the plugin's data limit (RLIMIT_DATA, which
+	// the page cache counts against): the writer keeps a 64 MiB cache for
+	// the indexes it updates, readers, which only load the search index
+	// and pages of results by primary key, 8 MiB.
+	const common = "_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=mmap_size(536870912)"
+	const wcache, rcache = "&_pragma=cache_size(-65536)", "&_pragma=cache_size(-8192)"
 	if path == ":memory:" {
 		// Each connection to :memory: is its own database: use one.
-		db, err := sql.Open("sqlite", ":memory:?"+common+"&_txlock=immediate")
+		db, err := sql.Open("sqlite", ":memory:?"+common+wcache+"&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("store: sqlite: %w", err)
 		}
@@ -177,7 +199,7 @@ func openSQLite(ctx context.Context, dsn string, o Options) (*Store, error) {
 	} else {
 		f.Close()
 	}
-	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	w, err := sql.Open("sqlite", path+"?"+common+wcache+"&_pragma=journal_mode(WAL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", where, err)
 	}
@@ -191,7 +213,7 @@ func openSQLite(ctx context.Context, dsn string, o Options) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("store: %s: cannot open: %w", where, err)
 	}
-	r, err := sql.Open("sqlite", path+"?"+common+"&_pragma=query_only(1)")
+	r, err := sql.Open("sqlite", path+"?"+common+rcache+"&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: %s: %w", where, err)
@@ -251,8 +273,33 @@ func (s *Store) migrate(ctx context.Context) error {
 		return s.fail("migrate", err)
 	case v > schemaVersion:
 		return fmt.Errorf("store: %s has schema version %d, newer than this registry's %d", s.where, v, schemaVersion)
+	case v < schemaVersion:
+		for _, stmt := range upgrade(v) {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return s.fail(fmt.Sprintf("migrate from version %d", v), err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE registry_schema SET version = $1", schemaVersion); err != nil {
+			return s.fail("migrate", err)
+		}
 	}
 	return s.fail("migrate", tx.Commit())
+}
+
+// upgrade returns the statements that bring a database from version v to
+// schemaVersion (the CREATE statements of schema.sql have already run).
+func upgrade(v int) []string {
+	var out []string
+	if v < 2 {
+		// Searches run in memory: the partial indexes over visible tags,
+		// and the vis column that fed them, only cost writes. (SQLite
+		// rewrites the table once, about a minute per million things.)
+		out = append(out,
+			"DROP INDEX IF EXISTS registry_tags_str",
+			"DROP INDEX IF EXISTS registry_tags_num",
+			"ALTER TABLE registry_tags DROP COLUMN vis")
+	}
+	return out
 }
 
 func stripComments(s string) string {

@@ -76,7 +76,7 @@ func (s *Store) Delivered(ctx context.Context, id int64) error {
 // attempts the notification is dropped (dropped reports it).
 func (s *Store) Failed(ctx context.Context, id int64, max int) (dropped bool, err error) {
 	var n int
-	err = s.tx(ctx, "failed", func(tx *sql.Tx) error {
+	err = s.tx(ctx, "failed", func(tx *wtx) error {
 		if err := tx.QueryRowContext(ctx, "UPDATE registry_outbox SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts", id).Scan(&n); err != nil {
 			return err
 		}

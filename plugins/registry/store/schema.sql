@@ -1,4 +1,4 @@
--- Thing Registry schema, version 1. {{…}} macros are replaced per backend.
+-- Thing Registry schema, version 2 (open.go upgrades older ones). {{…}} macros are replaced per backend.
 -- Every table is prefixed registry_ so that the registry can share a
 -- PostgreSQL database with the broker.
 
@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS registry_schema (version INTEGER NOT NULL);
 
 -- One record per (thing bare JID, node id, source, partition).
 -- state: 0 unclaimed, 1 claimed, 2 removed. vis = claimed and public: the
--- only records searches see. digest: SHA-256 of the tag set an owner must
+-- only records searches see (the search index is built from them). digest: SHA-256 of the tag set an owner must
 -- present (the registered set; kept after the claim, when KEY is gone,
 -- so that the same owner can claim again).
 CREATE TABLE IF NOT EXISTS registry_things (
@@ -31,22 +31,18 @@ CREATE INDEX IF NOT EXISTS registry_things_owner ON registry_things (owner) WHER
 CREATE INDEX IF NOT EXISTS registry_things_vis ON registry_things (id) WHERE vis = 1;
 
 -- Tags: name is folded (upper case) for matching, label as registered.
--- Exactly one of s and n is set. vis repeats the thing's vis so that the
--- two partial indexes hold searchable values only. The primary key is
--- what a search probes for its other operators: clustered on SQLite
--- (WITHOUT ROWID), covering s and n on PostgreSQL (INCLUDE), so that a
--- probe reads one index and no table row.
+-- Exactly one of s and n is set. Searches run on an index in the
+-- plugin's memory (index.go) and read only their page of results here,
+-- by primary key: clustered on SQLite (WITHOUT ROWID), covering s and n
+-- on PostgreSQL (INCLUDE), so that a thing's tags are one index range.
 CREATE TABLE IF NOT EXISTS registry_tags (
 	thing_id BIGINT NOT NULL,
 	name     {{text}} NOT NULL,
 	label    {{text}} NOT NULL,
 	s        {{text}},
 	n        {{real}},
-	vis      SMALLINT NOT NULL DEFAULT 0,
 	PRIMARY KEY (thing_id, name){{pk_include}}
 ){{without_rowid}};
-CREATE INDEX IF NOT EXISTS registry_tags_str ON registry_tags (name, s, thing_id) WHERE vis = 1;
-CREATE INDEX IF NOT EXISTS registry_tags_num ON registry_tags (name, n, thing_id) WHERE vis = 1;
 
 -- Notifications to things (claimed, removed, disowned), deleted when the
 -- thing acknowledges. jid is the thing's bare JID.

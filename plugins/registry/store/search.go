@@ -1,15 +1,18 @@
 package store
 
 import (
+	"cmp"
 	"context"
-	"database/sql"
+	"errors"
 	"fmt"
 	"regexp"
 	"regexp/syntax"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/extasis/extasis/sdk/iotdisco"
 )
@@ -60,9 +63,10 @@ type Operator struct {
 	NumMin, NumMax           float64
 	MinIncluded, MaxIncluded bool
 
-	name  string // folded
-	parts []string
-	re    *regexp.Regexp
+	name   string   // folded
+	parts  []string // Name around NameWildcard, folded
+	vparts []string // OpMask: Str around Wildcard
+	re     *regexp.Regexp
 }
 
 // CompileRegEx checks a strRegEx pattern against the limits and compiles
@@ -112,77 +116,47 @@ func (o *Operator) prepare() error {
 		}
 		o.re = re
 	}
-	if o.Kind == OpMask && o.Wildcard == 0 {
-		return fmt.Errorf("%w: strMask needs a wildcard character", ErrBadSearch)
+	if o.Kind == OpMask {
+		if o.Wildcard == 0 {
+			return fmt.Errorf("%w: strMask needs a wildcard character", ErrBadSearch)
+		}
+		o.vparts = strings.Split(o.Str, string(o.Wildcard))
 	}
 	return nil
 }
 
 // namesKey reports whether the operator names KEY, which makes the whole
 // search empty (XEP-0347: searches on KEY never find things). A name
-// wildcard that could match KEY does not: match skips KEY.
+// wildcard that could match KEY does not: the index holds no KEY.
 func (o *Operator) namesKey() bool {
 	return o.NameWildcard == 0 && o.name == iotdisco.KeyTag
 }
 
-// tagRow is a tag as the matcher sees it.
-type tagRow struct {
-	name string // folded
-	s    sql.NullString
-	n    sql.NullFloat64
-}
-
-// match evaluates the operator on one record's tags.
-func (o *Operator) match(tags []tagRow) bool {
-	for i := range tags {
-		t := &tags[i]
-		if t.name == iotdisco.KeyTag {
-			continue
-		}
-		if o.NameWildcard == 0 {
-			if t.name != o.name {
-				continue
-			}
-		} else if !mask(t.name, o.parts) {
-			continue
-		}
-		if o.value(t) {
-			return true
-		}
+// matchNum evaluates a numeric operator on one value.
+func (o *Operator) matchNum(v float64) bool {
+	switch o.Kind {
+	case OpEq:
+		return v == o.Num
+	case OpNEq:
+		return v != o.Num
+	case OpGt:
+		return v > o.Num
+	case OpGtEq:
+		return v >= o.Num
+	case OpLt:
+		return v < o.Num
+	case OpLtEq:
+		return v <= o.Num
+	case OpRange:
+		return (v > o.NumMin || (o.MinIncluded && v == o.NumMin)) && (v < o.NumMax || (o.MaxIncluded && v == o.NumMax))
+	case OpNRange:
+		return (v < o.NumMin || (!o.MinIncluded && v == o.NumMin)) || (v > o.NumMax || (!o.MaxIncluded && v == o.NumMax))
 	}
 	return false
 }
 
-func (o *Operator) value(t *tagRow) bool {
-	if o.Numeric {
-		if !t.n.Valid {
-			return false
-		}
-		v := t.n.Float64
-		switch o.Kind {
-		case OpEq:
-			return v == o.Num
-		case OpNEq:
-			return v != o.Num
-		case OpGt:
-			return v > o.Num
-		case OpGtEq:
-			return v >= o.Num
-		case OpLt:
-			return v < o.Num
-		case OpLtEq:
-			return v <= o.Num
-		case OpRange:
-			return (v > o.NumMin || (o.MinIncluded && v == o.NumMin)) && (v < o.NumMax || (o.MaxIncluded && v == o.NumMax))
-		case OpNRange:
-			return (v < o.NumMin || (!o.MinIncluded && v == o.NumMin)) || (v > o.NumMax || (!o.MaxIncluded && v == o.NumMax))
-		}
-		return false
-	}
-	if !t.s.Valid {
-		return false
-	}
-	v := t.s.String
+// matchStr evaluates a string operator on one value.
+func (o *Operator) matchStr(v string) bool {
 	switch o.Kind {
 	case OpEq:
 		return v == o.Str
@@ -201,7 +175,7 @@ func (o *Operator) value(t *tagRow) bool {
 	case OpNRange:
 		return (v < o.StrMin || (!o.MinIncluded && v == o.StrMin)) || (v > o.StrMax || (!o.MaxIncluded && v == o.StrMax))
 	case OpMask:
-		return mask(v, strings.Split(o.Str, string(o.Wildcard)))
+		return mask(v, o.vparts)
 	case OpRegEx:
 		return o.re.MatchString(v)
 	}
@@ -256,69 +230,279 @@ func (a *args) add(v any) string {
 	return "$" + strconv.Itoa(len(a.v))
 }
 
-// pred is the operator as a SQL condition on the tag row alias t, and
-// whether it is exact (no check left for Go). "" when the operator cannot
-// use an index (a name wildcard).
-func (o *Operator) pred(t string, a *args) (string, bool) {
-	if o.NameWildcard != 0 {
-		return "", false
-	}
-	col, val := t+".s", any(o.Str)
-	lo, hi := any(o.StrMin), any(o.StrMax)
-	if o.Numeric {
-		col, val, lo, hi = t+".n", o.Num, o.NumMin, o.NumMax
-	}
-	w := t + ".name = " + a.add(o.name) + " AND "
+// span is an interval of values; an end that is not set is unbounded.
+type span[K cmp.Ordered] struct {
+	lo, hi         K
+	hasLo, hasHi   bool
+	loIncl, hiIncl bool
+}
+
+func (s span[K]) point() bool { return s.hasLo && s.hasHi && s.loIncl && s.hiIncl && s.lo == s.hi }
+
+// spans returns intervals holding every value that satisfies the
+// operator, given its operand v or bounds lo and hi; possibly more (the
+// operator's own test runs on every value visited).
+func spans[K cmp.Ordered](o *Operator, v, lo, hi K) []span[K] {
 	switch o.Kind {
 	case OpEq:
-		return w + col + " = " + a.add(val), true
+		return []span[K]{{lo: v, hi: v, hasLo: true, hasHi: true, loIncl: true, hiIncl: true}}
 	case OpNEq:
-		return w + col + " <> " + a.add(val), true
+		return []span[K]{{hi: v, hasHi: true}, {lo: v, hasLo: true}}
 	case OpGt:
-		return w + col + " > " + a.add(val), true
+		return []span[K]{{lo: v, hasLo: true}}
 	case OpGtEq:
-		return w + col + " >= " + a.add(val), true
+		return []span[K]{{lo: v, hasLo: true, loIncl: true}}
 	case OpLt:
-		return w + col + " < " + a.add(val), true
+		return []span[K]{{hi: v, hasHi: true}}
 	case OpLtEq:
-		return w + col + " <= " + a.add(val), true
+		return []span[K]{{hi: v, hasHi: true, hiIncl: true}}
 	case OpRange:
-		return w + col + pick(o.MinIncluded, " >= ", " > ") + a.add(lo) + " AND " + col + pick(o.MaxIncluded, " <= ", " < ") + a.add(hi), true
+		return []span[K]{{lo: lo, hi: hi, hasLo: true, hasHi: true, loIncl: o.MinIncluded, hiIncl: o.MaxIncluded}}
 	case OpNRange:
-		return w + "(" + col + pick(o.MinIncluded, " < ", " <= ") + a.add(lo) + " OR " + col + pick(o.MaxIncluded, " > ", " >= ") + a.add(hi) + ")", true
+		// Disjoint only when lo < hi; otherwise every value may match.
+		if lo < hi {
+			return []span[K]{{hi: lo, hasHi: true, hiIncl: !o.MinIncluded}, {lo: hi, hasLo: true, loIncl: !o.MaxIncluded}}
+		}
+	}
+	return []span[K]{{}}
+}
+
+// strSpans is spans for a string operator: a mask or a regular
+// expression visits the values that start with its literal prefix.
+func (o *Operator) strSpans() []span[string] {
+	prefix := func(p string) []span[string] {
+		sp := span[string]{lo: p, hasLo: true, loIncl: true}
+		if s := successor(p); s != "" {
+			sp.hi, sp.hasHi = s, true
+		}
+		return []span[string]{sp}
+	}
+	switch o.Kind {
 	case OpMask:
-		parts := strings.Split(o.Str, string(o.Wildcard))
-		if len(parts) == 1 {
-			return w + col + " = " + a.add(o.Str), true
+		if len(o.vparts) == 1 {
+			return spans(&Operator{Kind: OpEq}, o.Str, "", "")
 		}
-		exact := len(parts) == 2 && parts[1] == ""
-		return w + prefixRange(col, parts[0], a), exact
+		return prefix(o.vparts[0])
 	case OpRegEx:
-		prefix, complete := o.re.LiteralPrefix()
+		p, complete := o.re.LiteralPrefix()
 		if complete {
-			return w + col + " = " + a.add(prefix), true
+			return spans(&Operator{Kind: OpEq}, p, "", "")
 		}
-		return w + prefixRange(col, prefix, a), false
+		return prefix(p)
 	}
-	return "", false
+	return spans(o, o.Str, o.StrMin, o.StrMax)
 }
 
-// prefixRange selects the values starting with p, through the index.
-func prefixRange(col, p string, a *args) string {
-	if p == "" {
-		return col + " IS NOT NULL"
-	}
-	if s := successor(p); s != "" {
-		return col + " >= " + a.add(p) + " AND " + col + " < " + a.add(s)
-	}
-	return col + " >= " + a.add(p)
+// view is an operator bound to one column of its type.
+type view interface {
+	// small returns the matching things when there are at most limit,
+	// found by visiting at most limit values; the bitmap must not be
+	// modified.
+	small(limit int) (*roaring.Bitmap, bool)
+	// single reports that every match has the same value.
+	single() bool
+	// count is the number of things in the column.
+	count() int
+	has(id uint32) bool
+	// walk calls f with the matches in result order (value, then id)
+	// until f returns false or the budget runs out.
+	walk(b *budget, f func(id uint32) bool)
+	// sort puts matches in result order.
+	sort(ids []uint32)
 }
 
-func pick(c bool, a, b string) string {
-	if c {
-		return a
+type colView[K cmp.Ordered] struct {
+	c     *column[K]
+	spans []span[K]
+	test  func(K) bool
+}
+
+var (
+	_ view = (*colView[string])(nil)
+	_ view = (*colView[float64])(nil)
+)
+
+func (v *colView[K]) single() bool { return len(v.spans) == 1 && v.spans[0].point() }
+
+func (v *colView[K]) count() int { return v.c.fwd.n }
+
+func (v *colView[K]) has(id uint32) bool {
+	e := v.c.fwd.get(id)
+	return e != nil && v.test(e.v)
+}
+
+// entries calls f with the entries in the spans, in order, until f
+// returns false, and reports whether it got to the end.
+func (v *colView[K]) entries(f func(e *entry[K]) bool) bool {
+	for _, sp := range v.spans {
+		ok := true
+		visit := func(e *entry[K]) bool {
+			if sp.hasLo && !sp.loIncl && e.v == sp.lo {
+				return true
+			}
+			if sp.hasHi && (e.v > sp.hi || (!sp.hiIncl && e.v == sp.hi)) {
+				return false
+			}
+			ok = f(e)
+			return ok
+		}
+		if sp.hasLo {
+			v.c.vals.Ascend(&entry[K]{v: sp.lo}, visit)
+		} else {
+			v.c.vals.Scan(visit)
+		}
+		if !ok {
+			return false
+		}
 	}
-	return b
+	return true
+}
+
+func (v *colView[K]) small(limit int) (*roaring.Bitmap, bool) {
+	if v.single() {
+		e, ok := v.c.vals.Get(&entry[K]{v: v.spans[0].lo})
+		if !ok || !v.test(e.v) {
+			return roaring.New(), true
+		}
+		return e.bitmap(), true
+	}
+	var ids []uint32
+	visited := 0
+	if !v.entries(func(e *entry[K]) bool {
+		if visited++; visited > limit {
+			return false
+		}
+		if !v.test(e.v) {
+			return true
+		}
+		if len(ids)+int(e.n) > limit {
+			return false
+		}
+		e.each(func(id uint32) bool {
+			ids = append(ids, id)
+			return true
+		})
+		return true
+	}) {
+		return nil, false
+	}
+	slices.Sort(ids)
+	return roaring.BitmapOf(ids...), true
+}
+
+func (v *colView[K]) walk(b *budget, f func(id uint32) bool) {
+	v.entries(func(e *entry[K]) bool {
+		if !b.spend() {
+			return false
+		}
+		if !v.test(e.v) {
+			return true
+		}
+		return e.each(func(id uint32) bool { return b.spend() && f(id) })
+	})
+}
+
+func (v *colView[K]) sort(ids []uint32) {
+	type kv struct {
+		v  K
+		id uint32
+	}
+	s := make([]kv, len(ids))
+	for i, id := range ids {
+		s[i] = kv{v.c.fwd.get(id).v, id}
+	}
+	slices.SortFunc(s, func(a, b kv) int {
+		if c := cmp.Compare(a.v, b.v); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+	for i := range s {
+		ids[i] = s[i].id
+	}
+}
+
+// views binds an operator to the columns it reads: its tag's column of
+// its type, or with a name wildcard every column whose name matches.
+func (d *ixdata) views(o *Operator) []view {
+	var out []view
+	if o.Numeric {
+		bind := func(c *column[float64]) {
+			out = append(out, &colView[float64]{c: c, spans: spans(o, o.Num, o.NumMin, o.NumMax), test: o.matchNum})
+		}
+		if o.NameWildcard == 0 {
+			if c := d.num[o.name]; c != nil {
+				bind(c)
+			}
+			return out
+		}
+		for name, c := range d.num {
+			if mask(name, o.parts) {
+				bind(c)
+			}
+		}
+		return out
+	}
+	bind := func(c *column[string]) {
+		out = append(out, &colView[string]{c: c, spans: o.strSpans(), test: o.matchStr})
+	}
+	if o.NameWildcard == 0 {
+		if c := d.str[o.name]; c != nil {
+			bind(c)
+		}
+		return out
+	}
+	for name, c := range d.str {
+		if mask(name, o.parts) {
+			bind(c)
+		}
+	}
+	return out
+}
+
+// budget counts what a search examines: values visited and things
+// checked.
+type budget struct{ left int }
+
+func (b *budget) spend() bool {
+	b.left--
+	return b.left >= 0
+}
+
+// pager keeps one page of matches in result order.
+type pager struct {
+	offset, max, matched int
+	page                 []int64
+	more                 bool
+}
+
+// add takes the next match; true when the page is full and one more
+// match proved More.
+func (p *pager) add(id uint32) bool {
+	if p.matched >= p.offset {
+		if len(p.page) == p.max {
+			p.more = true
+			return true
+		}
+		p.page = append(p.page, int64(id))
+	}
+	p.matched++
+	return false
+}
+
+// cond is one operator during a search.
+type cond struct {
+	views []view
+	set   *roaring.Bitmap // its matches, when few (or one value)
+}
+
+func (c *cond) has(id uint32) bool {
+	for _, v := range c.views {
+		if v.has(id) {
+			return true
+		}
+	}
+	return false
 }
 
 // Found is one page of search results. Things carry their tags without
@@ -328,12 +512,9 @@ type Found struct {
 	More   bool
 }
 
-// estimateCap bounds how many index entries counting one operator reads:
-// below it, the operator is selective enough to drive the search.
-const estimateCap = 4096
-
-// batch is how many candidates one keyset query fetches.
-const batch = 512
+// collectMax is how many matches an operator may have and still be
+// collected into a set up front; beyond, it is checked thing by thing.
+const collectMax = 4096
 
 // Search returns the visible records matching every operator (AND),
 // skipping offset matches and returning at most max, with More set when
@@ -344,12 +525,8 @@ const batch = 512
 // operator is indexable (only name wildcards). The order depends on the
 // request alone, so paging is stable while the records do not change.
 //
-// The plan: count, up to estimateCap, the index entries each indexable
-// operator selects. When one selects fewer, it drives: its candidates are
-// fetched at once and sorted. Otherwise the first indexable operator
-// drives through its index, in order, one keyset page at a time. Other
-// operators are EXISTS probes on the primary key; what SQL cannot express
-// exactly (masks, regular expressions, name wildcards) is checked in Go.
+// The search runs on the in-memory index (index.go); only the page of
+// results is read from SQL.
 func (s *Store) Search(ctx context.Context, ops []Operator, offset, max int) (*Found, error) {
 	if len(ops) == 0 {
 		return nil, fmt.Errorf("%w: no operator", ErrBadSearch)
@@ -365,302 +542,186 @@ func (s *Store) Search(ctx context.Context, ops []Operator, offset, max int) (*F
 			return &Found{}, nil
 		}
 	}
-	p, err := s.plan(ctx, ops)
-	if err != nil {
-		return nil, s.fail("search", err)
-	}
-	ids, more, err := s.run(ctx, p, ops, offset, max)
-	if err != nil {
-		if err == ErrTooBroad {
+	if err := s.ix.wait(ctx); err != nil {
+		if errors.Is(err, ErrNotReady) {
 			return nil, err
 		}
 		return nil, s.fail("search", err)
 	}
-	things, err := s.load(ctx, ids)
+	s.ix.mu.RLock()
+	ids, more, _, err := s.ix.d.search(ops, offset, max, s.o.MaxScan)
+	s.ix.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	things, err := s.page(ctx, ids)
 	if err != nil {
 		return nil, s.fail("search", err)
 	}
 	return &Found{Things: things, More: more}, nil
 }
 
-type plan struct {
-	order  int // the operator whose value orders results; -1: record id
-	driver int // the operator whose index selects candidates
-	small  bool
-	// residual: operators SQL does not decide exactly; onValue: the only
-	// one is the order operator, checked on the fetched value.
-	residual, onValue bool
-}
-
-func (s *Store) plan(ctx context.Context, ops []Operator) (plan, error) {
-	p := plan{order: -1, driver: -1}
-	var inexact []int
+// search finds one page of matches.
+//
+// Every indexable operator with few matches (at most collectMax, or one
+// value: its posting) becomes a set, and the sets are intersected. Then:
+// when the order operator is one value, the intersection is already in
+// result order; when it is small, or cheaper to sort than to find by
+// walking, it is checked and sorted; otherwise the order operator's
+// values are walked in order, each thing checked against the
+// intersection and the other operators. Name wildcards are checked thing
+// by thing. What is examined beyond the sets is bounded by maxScan
+// (ErrTooBroad).
+func (d *ixdata) search(ops []Operator, offset, max, maxScan int) (page []int64, more bool, tr trace, err error) {
+	conds := make([]cond, len(ops))
+	order := -1
+	var r *roaring.Bitmap
 	for i := range ops {
-		cond, exact := ops[i].pred("x", &args{})
-		if cond != "" && p.order < 0 {
-			p.order = i
+		c := &conds[i]
+		if c.views = d.views(&ops[i]); len(c.views) == 0 {
+			return nil, false, trace{path: "none"}, nil // no thing has the tag
 		}
-		if !exact {
-			inexact = append(inexact, i)
-		}
-	}
-	p.residual = len(inexact) > 0
-	p.onValue = len(inexact) == 1 && inexact[0] == p.order
-	if p.order < 0 {
-		return p, nil
-	}
-	// One round trip counts every indexable operator, each up to the cap.
-	a := &args{}
-	var cols []string
-	var idx []int
-	for i := range ops {
-		cond, _ := ops[i].pred("x", a)
-		if cond == "" {
+		if ops[i].NameWildcard != 0 {
 			continue
 		}
-		cols = append(cols, "(SELECT COUNT(*) FROM (SELECT 1 FROM registry_tags x WHERE x.vis = 1 AND "+cond+
-			" LIMIT "+strconv.Itoa(estimateCap)+") c"+strconv.Itoa(i)+")")
-		idx = append(idx, i)
-	}
-	counts := make([]int64, len(cols))
-	dest := make([]any, len(cols))
-	for i := range counts {
-		dest[i] = &counts[i]
-	}
-	if err := s.r.QueryRowContext(ctx, "SELECT "+strings.Join(cols, ", "), a.v...).Scan(dest...); err != nil {
-		return p, err
-	}
-	best := int64(estimateCap)
-	for j, n := range counts {
-		if n < best {
-			best, p.driver, p.small = n, idx[j], true
+		if order < 0 {
+			order = i
 		}
-	}
-	if !p.small {
-		p.driver = p.order
-	}
-	return p, nil
-}
-
-// query builds the candidate query, which yields (thing id, s, n) with s
-// and n the order operator's value. With keyset, the last two arguments
-// are the previous page's last value and id.
-func (p plan) query(ops []Operator, keyset bool) (string, *args) {
-	a := &args{}
-	var q strings.Builder
-	if p.order < 0 {
-		q.WriteString("SELECT t.id, NULL, NULL FROM registry_things t WHERE t.vis = 1")
-		if keyset {
-			q.WriteString(" AND t.id > " + a.add(int64(0)))
-		}
-		q.WriteString(" ORDER BY t.id LIMIT " + strconv.Itoa(batch))
-		return q.String(), a
-	}
-	cond, _ := ops[p.driver].pred("x", a)
-	val := "x"
-	if p.driver != p.order {
-		val = "k"
-		kc, _ := ops[p.order].pred("k", a)
-		// CROSS JOIN keeps the driver as the outer loop on SQLite, whose
-		// statistics average over all tag names (unique serial numbers
-		// make any (name, value) look selective); PostgreSQL plans it
-		// from per-value statistics either way.
-		q.WriteString("SELECT x.thing_id, k.s, k.n FROM registry_tags x CROSS JOIN registry_tags k WHERE k.thing_id = x.thing_id AND " + kc + " AND")
-	} else {
-		q.WriteString("SELECT x.thing_id, x.s, x.n FROM registry_tags x WHERE")
-	}
-	q.WriteString(" x.vis = 1 AND " + cond)
-	for i := range ops {
-		if i == p.driver || i == p.order {
+		set, ok := c.views[0].small(collectMax)
+		if !ok {
 			continue
 		}
-		cond, _ := ops[i].pred("y", a)
-		if cond == "" {
-			continue
-		}
-		q.WriteString(" AND EXISTS (SELECT 1 FROM registry_tags y WHERE y.thing_id = x.thing_id AND " + cond + ")")
-	}
-	if p.small {
-		return q.String(), a
-	}
-	col := val + ".s"
-	if ops[p.order].Numeric {
-		col = val + ".n"
-	}
-	if keyset {
-		q.WriteString(" AND (" + col + ", x.thing_id) > (" + a.add(nil) + ", " + a.add(int64(0)) + ")")
-	}
-	q.WriteString(" ORDER BY " + col + ", x.thing_id LIMIT " + strconv.Itoa(batch))
-	return q.String(), a
-}
-
-// cand is a candidate record with the order operator's value.
-type cand struct {
-	id int64
-	t  tagRow
-}
-
-func less(a, b cand) bool {
-	switch {
-	case a.t.n.Valid && b.t.n.Valid && a.t.n.Float64 != b.t.n.Float64:
-		return a.t.n.Float64 < b.t.n.Float64
-	case a.t.s.Valid && b.t.s.Valid && a.t.s.String != b.t.s.String:
-		return a.t.s.String < b.t.s.String
-	}
-	return a.id < b.id
-}
-
-// run walks candidates in order and collects one page of matches.
-func (s *Store) run(ctx context.Context, p plan, ops []Operator, offset, max int) (page []int64, more bool, err error) {
-	matched, scanned := 0, 0
-	// take checks a batch of candidates; full when the page is full and
-	// one more match proved More.
-	take := func(cs []cand) (full bool, err error) {
-		scanned += len(cs)
-		if scanned > s.o.MaxScan+estimateCap {
-			return false, ErrTooBroad
-		}
-		var tags map[int64][]tagRow
-		if p.residual && !p.onValue {
-			ids := make([]int64, len(cs))
-			for i, c := range cs {
-				ids[i] = c.id
-			}
-			if tags, err = s.tagRows(ctx, ids); err != nil {
-				return false, err
-			}
-		}
-		for _, c := range cs {
-			switch {
-			case p.onValue:
-				if !ops[p.order].value(&c.t) {
-					continue
-				}
-			case p.residual:
-				if !matchAll(ops, tags[c.id]) {
-					continue
-				}
-			}
-			if matched >= offset {
-				if len(page) == max {
-					return true, nil
-				}
-				page = append(page, c.id)
-			}
-			matched++
-		}
-		return false, nil
-	}
-
-	if p.small {
-		q, a := p.query(ops, false)
-		cs, err := s.cands(ctx, q, a.v)
-		if err != nil {
-			return nil, false, err
-		}
-		sort.Slice(cs, func(i, j int) bool { return less(cs[i], cs[j]) })
-		for len(cs) > 0 {
-			n := min(len(cs), batch)
-			full, err := take(cs[:n])
-			if err != nil || full {
-				return page, full, err
-			}
-			cs = cs[n:]
-		}
-		return page, false, nil
-	}
-	q, a := p.query(ops, false)
-	next, na := p.query(ops, true)
-	for {
-		cs, err := s.cands(ctx, q, a.v)
-		if err != nil {
-			return nil, false, err
-		}
-		full, err := take(cs)
-		if err != nil || full {
-			return page, full, err
-		}
-		if len(cs) < batch {
-			return page, false, nil
-		}
-		last := cs[len(cs)-1]
-		q, a = next, na
-		if p.order < 0 {
-			a.v[len(a.v)-1] = last.id
-			continue
-		}
-		if ops[p.order].Numeric {
-			a.v[len(a.v)-2] = last.t.n.Float64
+		c.set = set
+		if r == nil {
+			r = set
 		} else {
-			a.v[len(a.v)-2] = last.t.s.String
+			r = roaring.And(r, set)
 		}
-		a.v[len(a.v)-1] = last.id
-	}
-}
-
-func (s *Store) cands(ctx context.Context, q string, a []any) ([]cand, error) {
-	rows, err := s.r.QueryContext(ctx, q, a...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []cand
-	for rows.Next() {
-		var c cand
-		if err := rows.Scan(&c.id, &c.t.s, &c.t.n); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
-}
-
-func matchAll(ops []Operator, tags []tagRow) bool {
-	for i := range ops {
-		if !ops[i].match(tags) {
-			return false
+		if r.IsEmpty() {
+			return nil, false, trace{path: "none"}, nil
 		}
 	}
-	return true
+	var rest []*cond // what r does not decide
+	for i := range conds {
+		if conds[i].set == nil {
+			rest = append(rest, &conds[i])
+		}
+	}
+	check := func(id uint32, skip *cond) bool {
+		for _, c := range rest {
+			if c != skip && !c.has(id) {
+				return false
+			}
+		}
+		return true
+	}
+	pg := &pager{offset: offset, max: max}
+	b := &budget{left: maxScan + collectMax}
+	each := func(set *roaring.Bitmap) {
+		set.Iterate(func(id uint32) bool {
+			if !b.spend() {
+				return false
+			}
+			return !check(id, nil) || !pg.add(id)
+		})
+	}
+	sorted := func(ord view) {
+		var ids []uint32
+		r.Iterate(func(id uint32) bool {
+			if !b.spend() {
+				return false
+			}
+			if check(id, nil) {
+				ids = append(ids, id)
+			}
+			return true
+		})
+		ord.sort(ids)
+		for _, id := range ids {
+			if pg.add(id) {
+				break
+			}
+		}
+	}
+	switch {
+	case order < 0:
+		tr.path = "all"
+		each(d.all)
+	case conds[order].set != nil && conds[order].views[0].single():
+		tr.path = "set"
+		each(r)
+	default:
+		ord := &conds[order]
+		if r != nil {
+			// Walking finds about one match in count/card values.
+			card := float64(r.GetCardinality())
+			walk := (float64(offset) + float64(max) + 1) * float64(ord.views[0].count()) / card
+			if card <= collectMax || card <= walk {
+				tr.path = "sort"
+				sorted(ord.views[0])
+				break
+			}
+		}
+		tr.path = "walk"
+		ord.views[0].walk(b, func(id uint32) bool {
+			if r != nil && !r.Contains(id) {
+				return true
+			}
+			return !check(id, ord) || !pg.add(id)
+		})
+		// The walk met too few of r: sorting r may still fit.
+		if b.left < 0 && r != nil && r.GetCardinality() <= uint64(maxScan+collectMax) {
+			tr.path, tr.examined = "walk+sort", maxScan+collectMax
+			pg = &pager{offset: offset, max: max}
+			b = &budget{left: maxScan + collectMax}
+			sorted(ord.views[0])
+		}
+	}
+	if b.left < 0 {
+		tr.examined += maxScan + collectMax
+		return nil, false, tr, ErrTooBroad
+	}
+	tr.examined += maxScan + collectMax - b.left
+	return pg.page, pg.more, tr, nil
 }
 
-func inList(ids []int64, a *args) string {
+// trace says how a search ran, for tests: the path taken (none, all,
+// set, sort, walk or walk+sort) and how many values and things it
+// examined beyond the sets.
+type trace struct {
+	path     string
+	examined int
+}
+
+// The SQL a search runs: its page of records and their tags, by primary
+// key ({{ids}} is the list of ids).
+const (
+	qPage     = "SELECT " + thingCols + " FROM registry_things WHERE id IN ({{ids}}) AND vis = 1"
+	qPageTags = "SELECT thing_id, label, s, n FROM registry_tags WHERE thing_id IN ({{ids}}) AND name <> 'KEY' ORDER BY thing_id, name"
+)
+
+// inIDs puts ids into a query's {{ids}} as placeholders.
+func inIDs[T int64 | uint32](q string, ids []T) (string, []any) {
+	a := &args{}
 	var b strings.Builder
 	for i, id := range ids {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(a.add(id))
+		b.WriteString(a.add(int64(id)))
 	}
-	return b.String()
+	return strings.Replace(q, "{{ids}}", b.String(), 1), a.v
 }
 
-func (s *Store) tagRows(ctx context.Context, ids []int64) (map[int64][]tagRow, error) {
-	a := &args{}
-	rows, err := s.r.QueryContext(ctx, "SELECT thing_id, name, s, n FROM registry_tags WHERE thing_id IN ("+inList(ids, a)+")", a.v...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := make(map[int64][]tagRow, len(ids))
-	for rows.Next() {
-		var id int64
-		var t tagRow
-		if err := rows.Scan(&id, &t.name, &t.s, &t.n); err != nil {
-			return nil, err
-		}
-		out[id] = append(out[id], t)
-	}
-	return out, rows.Err()
-}
-
-// load reads records and their tags (KEY left out), in ids' order.
-func (s *Store) load(ctx context.Context, ids []int64) ([]*Thing, error) {
+// page reads records and their tags (KEY left out), in ids' order. A
+// record that stopped being visible since the index said it matched is
+// left out.
+func (s *Store) page(ctx context.Context, ids []int64) ([]*Thing, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	a := &args{}
-	rows, err := s.r.QueryContext(ctx, "SELECT "+thingCols+" FROM registry_things WHERE id IN ("+inList(ids, a)+")", a.v...)
+	q, a := inIDs(qPage, ids)
+	rows, err := s.r.QueryContext(ctx, q, a...)
 	if err != nil {
 		return nil, err
 	}
@@ -677,8 +738,8 @@ func (s *Store) load(ctx context.Context, ids []int64) ([]*Thing, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	a = &args{}
-	rows, err = s.r.QueryContext(ctx, "SELECT thing_id, label, s, n FROM registry_tags WHERE thing_id IN ("+inList(ids, a)+") AND name <> 'KEY' ORDER BY thing_id, name", a.v...)
+	q, a = inIDs(qPageTags, ids)
+	rows, err = s.r.QueryContext(ctx, q, a...)
 	if err != nil {
 		return nil, err
 	}

@@ -2,9 +2,9 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strings"
@@ -223,7 +223,7 @@ func TestSearchTooBroad(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	for i := range estimateCap + 50 {
+	for i := range collectMax + 50 {
 		tags := []iotdisco.Tag{str("CLASS", "Meter"), str("SN", fmt.Sprint(i))}
 		if _, _, err := s.Register(ctx, Ref{JID: fmt.Sprintf("t%d@localhost", i)}, tags, true, ""); err != nil {
 			t.Fatal(err)
@@ -266,8 +266,8 @@ func TestSuccessor(t *testing.T) {
 	}
 }
 
-// FuzzOperatorMatch: the SQL plan and the Go matcher agree on random
-// string operators over a fixed set of values.
+// FuzzOperatorMatch: the index (its value spans) and the operator's own
+// test agree on random string operators over a fixed set of values.
 func FuzzOperatorMatch(f *testing.F) {
 	s, err := Open(context.Background(), ":memory:", Options{})
 	if err != nil {
@@ -303,8 +303,7 @@ func FuzzOperatorMatch(f *testing.F) {
 		}
 		var want []string
 		for i, v := range vals {
-			row := []tagRow{{name: "S", s: nullStr(v)}}
-			if op.match(row) {
+			if op.matchStr(v) {
 				want = append(want, fmt.Sprintf("t%d@x", i))
 			}
 		}
@@ -319,4 +318,49 @@ func FuzzOperatorMatch(f *testing.F) {
 	})
 }
 
-func nullStr(v string) sql.NullString { return sql.NullString{String: v, Valid: true} }
+// FuzzNumericMatch: the same for numeric operators (-0 and 0 are one
+// value; the parser refuses NaN and infinities).
+func FuzzNumericMatch(f *testing.F) {
+	s, err := Open(context.Background(), ":memory:", Options{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	vals := []string{"-1E300", "-2.5", "-0", "0", "1", "3.1", "3.10", "3.5", "10", "1E300"}
+	for i, v := range vals {
+		if _, _, err := s.Register(ctx, Ref{JID: fmt.Sprintf("t%d@x", i)}, []iotdisco.Tag{num("N", v)}, true, ""); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Add(uint8(OpEq), 3.1, 0.0, int32(0))
+	f.Add(uint8(OpNRange), 0.0, 3.5, int32(1))
+	f.Add(uint8(OpRange), 3.5, 0.0, int32(3))
+	f.Add(uint8(OpNEq), math.Copysign(0, -1), 0.0, int32(0))
+	f.Fuzz(func(t *testing.T, kind uint8, a, b float64, w int32) {
+		if math.IsNaN(a) || math.IsNaN(b) || math.IsInf(a, 0) || math.IsInf(b, 0) {
+			return
+		}
+		op := Operator{Kind: OpKind(kind%uint8(OpNRange)) + 1, Numeric: true, Name: "n", Num: a, NumMin: a, NumMax: b,
+			MinIncluded: w&1 == 1, MaxIncluded: w&2 == 2}
+		got, err := s.Search(ctx, []Operator{op}, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for i, v := range vals {
+			n, _ := iotdisco.ParseNumber(v)
+			if op.matchNum(n) {
+				want = append(want, fmt.Sprintf("t%d@x", i))
+			}
+		}
+		var have []string
+		for _, th := range got.Things {
+			have = append(have, th.JID)
+		}
+		sort.Strings(have)
+		if !reflect.DeepEqual(have, want) {
+			t.Fatalf("%+v: index found %v, matcher says %v", op, have, want)
+		}
+	})
+}

@@ -113,19 +113,76 @@ func b2i(b bool) int {
 	return 0
 }
 
-func (s *Store) tx(ctx context.Context, op string, f func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+// wtx is a write transaction that notes the things whose searchable
+// state it may change.
+type wtx struct {
+	*sql.Tx
+	// touched: thing id -> 1 visible at commit, -1 not visible (deleted,
+	// or its row written invisible by this transaction, which holds the
+	// row until it commits), 0 to be read.
+	touched map[int64]int8
+}
+
+// touch notes that a thing's tags changed.
+func (tx *wtx) touch(id int64) {
+	if _, ok := tx.touched[id]; !ok {
+		tx.touched[id] = 0
+	}
+}
+
+// visible notes a thing's visibility as this transaction leaves it.
+func (tx *wtx) visible(id int64, vis bool) {
+	tx.touched[id] = int8(2*b2i(vis) - 1)
+}
+
+// tx runs f in a write transaction and brings the search index up to
+// date with what it committed.
+//
+// The things f touched are read again inside the transaction, after f
+// wrote their registry_things row (every write that changes tags or
+// visibility does, which on PostgreSQL holds the row until commit), so
+// that what is read is what commits; it is applied right after the commit
+// under the things' commit stripes, in commit order.
+func (s *Store) tx(ctx context.Context, op string, f func(tx *wtx) error) error {
+	sqlTx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail(op, err)
 	}
-	defer tx.Rollback()
+	defer sqlTx.Rollback()
+	tx := &wtx{Tx: sqlTx, touched: map[int64]int8{}}
 	if err := f(tx); err != nil {
 		if isProtocol(err) {
 			return err
 		}
 		return s.fail(op, err)
 	}
-	return s.fail(op, tx.Commit())
+	if len(tx.touched) == 0 {
+		return s.fail(op, sqlTx.Commit())
+	}
+	ids := make([]uint32, 0, len(tx.touched))
+	var read []uint32
+	for id, vis := range tx.touched {
+		u, err := thingID(id)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, u)
+		if vis >= 0 {
+			read = append(read, u)
+		}
+	}
+	rows, err := searchable(ctx, tx, read)
+	if err != nil {
+		return s.fail(op, err)
+	}
+	unlock := s.ix.lock(ids)
+	defer unlock()
+	if err := sqlTx.Commit(); err != nil {
+		s.ix.hide(ids)
+		return s.fail(op, err)
+	}
+	s.ix.apply(ids, rows)
+	return nil
 }
 
 func isProtocol(err error) bool {
@@ -207,7 +264,7 @@ func scanTag(rows interface{ Scan(...any) error }, extra ...any) (iotdisco.Tag, 
 }
 
 // putTag inserts or replaces one tag.
-func putTag(ctx context.Context, q querier, id int64, t iotdisco.Tag, vis bool) error {
+func putTag(ctx context.Context, tx *wtx, id int64, t iotdisco.Tag) error {
 	var sv, nv any
 	if t.Numeric {
 		f, err := iotdisco.ParseNumber(t.Value)
@@ -218,21 +275,34 @@ func putTag(ctx context.Context, q querier, id int64, t iotdisco.Tag, vis bool) 
 	} else {
 		sv = t.Value
 	}
-	_, err := q.ExecContext(ctx, `INSERT INTO registry_tags (thing_id, name, label, s, n, vis) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (thing_id, name) DO UPDATE SET label = excluded.label, s = excluded.s, n = excluded.n, vis = excluded.vis`,
-		id, iotdisco.Fold(t.Name), t.Name, sv, nv, b2i(vis))
+	tx.touch(id)
+	_, err := tx.ExecContext(ctx, `INSERT INTO registry_tags (thing_id, name, label, s, n) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (thing_id, name) DO UPDATE SET label = excluded.label, s = excluded.s, n = excluded.n`,
+		id, iotdisco.Fold(t.Name), t.Name, sv, nv)
 	return err
 }
 
-// setState writes a record's state columns and its tags' visibility.
-func (s *Store) setState(ctx context.Context, q querier, t *Thing) error {
-	vis := b2i(t.Visible())
-	if _, err := q.ExecContext(ctx, `UPDATE registry_things SET state = $1, owner = $2, public = $3, self_owned = $4,
-		vis = $5, ns = $6, updated = $7 WHERE id = $8`,
-		t.State, t.Owner, b2i(t.Public), b2i(t.SelfOwned), vis, t.NS, s.o.Now().Unix(), t.ID); err != nil {
+// deleteTags deletes a thing's tags, or only those named.
+func deleteTags(ctx context.Context, tx *wtx, id int64, names ...string) error {
+	tx.touch(id)
+	if len(names) == 0 {
+		_, err := tx.ExecContext(ctx, "DELETE FROM registry_tags WHERE thing_id = $1", id)
 		return err
 	}
-	_, err := q.ExecContext(ctx, "UPDATE registry_tags SET vis = $1 WHERE thing_id = $2 AND vis <> $1", vis, t.ID)
+	for _, n := range names {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM registry_tags WHERE thing_id = $1 AND name = $2", id, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setState writes a record's state columns.
+func (s *Store) setState(ctx context.Context, tx *wtx, t *Thing) error {
+	tx.visible(t.ID, t.Visible())
+	_, err := tx.ExecContext(ctx, `UPDATE registry_things SET state = $1, owner = $2, public = $3, self_owned = $4,
+		vis = $5, ns = $6, updated = $7 WHERE id = $8`,
+		t.State, t.Owner, b2i(t.Public), b2i(t.SelfOwned), b2i(t.Visible()), t.NS, s.o.Now().Unix(), t.ID)
 	return err
 }
 
@@ -255,7 +325,7 @@ func (s *Store) Register(ctx context.Context, r Ref, tags []iotdisco.Tag, selfOw
 	if len(tags) > s.o.MaxTags {
 		return nil, false, ErrLimit
 	}
-	err = s.tx(ctx, "register", func(tx *sql.Tx) error {
+	err = s.tx(ctx, "register", func(tx *wtx) error {
 		now := s.o.Now().Unix()
 		t, err := byRef(ctx, tx, r)
 		switch {
@@ -293,14 +363,14 @@ func (s *Store) Register(ctx context.Context, r Ref, tags []iotdisco.Tag, selfOw
 		} else {
 			_, err = tx.ExecContext(ctx, "UPDATE registry_things SET digest = $1 WHERE id = $2", digest, t.ID)
 			if err == nil {
-				_, err = tx.ExecContext(ctx, "DELETE FROM registry_tags WHERE thing_id = $1", t.ID)
+				err = deleteTags(ctx, tx, t.ID)
 			}
 		}
 		if err != nil {
 			return err
 		}
 		for _, tag := range tags {
-			if err := putTag(ctx, tx, t.ID, tag, t.Visible()); err != nil {
+			if err := putTag(ctx, tx, t.ID, tag); err != nil {
 				return err
 			}
 		}
@@ -328,7 +398,7 @@ func (s *Store) Register(ctx context.Context, r Ref, tags []iotdisco.Tag, selfOw
 // which case the thing is notified again). Anything else is ErrNotFound.
 func (s *Store) Claim(ctx context.Context, owner string, tags []iotdisco.Tag, public bool) (t *Thing, changed bool, err error) {
 	digest := Digest(tags)
-	err = s.tx(ctx, "claim", func(tx *sql.Tx) error {
+	err = s.tx(ctx, "claim", func(tx *wtx) error {
 		rows, err := tx.QueryContext(ctx, "SELECT "+thingCols+" FROM registry_things WHERE digest = $1 ORDER BY id", digest)
 		if err != nil {
 			return err
@@ -357,7 +427,7 @@ func (s *Store) Claim(ctx context.Context, owner string, tags []iotdisco.Tag, pu
 				if n, _ := res.RowsAffected(); n != 1 {
 					continue // another claimant won
 				}
-				if _, err := tx.ExecContext(ctx, "DELETE FROM registry_tags WHERE thing_id = $1 AND name = $2", c.ID, iotdisco.KeyTag); err != nil {
+				if err := deleteTags(ctx, tx, c.ID, iotdisco.KeyTag); err != nil {
 					return err
 				}
 				if err := s.setState(ctx, tx, c); err != nil {
@@ -398,7 +468,7 @@ func (s *Store) Claim(ctx context.Context, owner string, tags []iotdisco.Tag, pu
 // disowned is true; a removed or missing one is ErrNotFound. A non-empty
 // owner must own the record, else ErrNotFound.
 func (s *Store) Update(ctx context.Context, r Ref, tags []iotdisco.Tag, owner, ns string) (t *Thing, disowned bool, err error) {
-	err = s.tx(ctx, "update", func(tx *sql.Tx) error {
+	err = s.tx(ctx, "update", func(tx *wtx) error {
 		var err error
 		t, err = byRef(ctx, tx, r)
 		if err != nil {
@@ -415,23 +485,26 @@ func (s *Store) Update(ctx context.Context, r Ref, tags []iotdisco.Tag, owner, n
 		case t.State == Removed:
 			return ErrNotFound
 		default:
-			if ns != "" && ns != t.NS {
+			if ns != "" {
 				t.NS = ns
-				if _, err := tx.ExecContext(ctx, "UPDATE registry_things SET ns = $1 WHERE id = $2", ns, t.ID); err != nil {
-					return err
-				}
 			}
+		}
+		// The record's row first, then its tags, as every write does: two
+		// writes to one thing then wait for each other instead of
+		// deadlocking (PostgreSQL).
+		if _, err := tx.ExecContext(ctx, "UPDATE registry_things SET ns = $1, updated = $2 WHERE id = $3", t.NS, s.o.Now().Unix(), t.ID); err != nil {
+			return err
 		}
 		for _, tag := range tags {
 			name := iotdisco.Fold(tag.Name)
 			switch {
 			case name == iotdisco.KeyTag:
 			case !tag.Numeric && tag.Value == "":
-				if _, err := tx.ExecContext(ctx, "DELETE FROM registry_tags WHERE thing_id = $1 AND name = $2", t.ID, name); err != nil {
+				if err := deleteTags(ctx, tx, t.ID, name); err != nil {
 					return err
 				}
 			default:
-				if err := putTag(ctx, tx, t.ID, tag, t.Visible()); err != nil {
+				if err := putTag(ctx, tx, t.ID, tag); err != nil {
 					return err
 				}
 			}
@@ -443,8 +516,7 @@ func (s *Store) Update(ctx context.Context, r Ref, tags []iotdisco.Tag, owner, n
 		if n > s.o.MaxTags {
 			return ErrLimit
 		}
-		_, err = tx.ExecContext(ctx, "UPDATE registry_things SET updated = $1 WHERE id = $2", s.o.Now().Unix(), t.ID)
-		return err
+		return nil
 	})
 	return t, disowned, err
 }
@@ -452,7 +524,7 @@ func (s *Store) Update(ctx context.Context, r Ref, tags []iotdisco.Tag, owner, n
 // Remove withdraws owner's thing from searches and queues the removed
 // notification; removing a removed thing succeeds without a new one.
 func (s *Store) Remove(ctx context.Context, r Ref, owner string) (t *Thing, err error) {
-	err = s.tx(ctx, "remove", func(tx *sql.Tx) error {
+	err = s.tx(ctx, "remove", func(tx *wtx) error {
 		var err error
 		if t, err = byRef(ctx, tx, r); err != nil {
 			return err
@@ -495,7 +567,7 @@ func (s *Store) Owned(ctx context.Context, r Ref, owner string) (*Thing, error) 
 // notification, for a thing that was not asked first (its owner's
 // account was deleted).
 func (s *Store) Disown(ctx context.Context, r Ref, owner string, notify bool) (t *Thing, err error) {
-	err = s.tx(ctx, "disown", func(tx *sql.Tx) error {
+	err = s.tx(ctx, "disown", func(tx *wtx) error {
 		var err error
 		if t, err = byRef(ctx, tx, r); err != nil {
 			return err
@@ -508,21 +580,21 @@ func (s *Store) Disown(ctx context.Context, r Ref, owner string, notify bool) (t
 	return t, err
 }
 
-func (s *Store) disown(ctx context.Context, tx *sql.Tx, t *Thing, notify bool) error {
+func (s *Store) disown(ctx context.Context, tx *wtx, t *Thing, notify bool) error {
 	key := make([]byte, 32)
 	rand.Read(key)
 	tags := []iotdisco.Tag{{Name: iotdisco.KeyTag, Value: hex.EncodeToString(key)}}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM registry_tags WHERE thing_id = $1", t.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, "UPDATE registry_things SET digest = $1 WHERE id = $2", Digest(tags), t.ID); err != nil {
 		return err
 	}
-	if err := putTag(ctx, tx, t.ID, tags[0], false); err != nil {
+	if err := deleteTags(ctx, tx, t.ID); err != nil {
+		return err
+	}
+	if err := putTag(ctx, tx, t.ID, tags[0]); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, "DELETE FROM registry_outbox WHERE jid = $1 AND nid = $2 AND src = $3 AND pt = $4",
 		t.JID, t.Node.ID, t.Source, t.Partition); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, "UPDATE registry_things SET digest = $1 WHERE id = $2", Digest(tags), t.ID); err != nil {
 		return err
 	}
 	prev := t.Owner
@@ -545,7 +617,7 @@ func (s *Store) disown(ctx context.Context, tx *sql.Tx, t *Thing, notify bool) e
 // a claimed one queues thing.disowned (its owner lost it). existed is
 // false when there was nothing to delete.
 func (s *Store) Unregister(ctx context.Context, r Ref) (existed bool, err error) {
-	err = s.tx(ctx, "unregister", func(tx *sql.Tx) error {
+	err = s.tx(ctx, "unregister", func(tx *wtx) error {
 		t, err := byRef(ctx, tx, r)
 		if errors.Is(err, ErrNotFound) {
 			return nil
@@ -559,15 +631,14 @@ func (s *Store) Unregister(ctx context.Context, r Ref) (existed bool, err error)
 	return existed, err
 }
 
-func (s *Store) delete(ctx context.Context, tx *sql.Tx, t *Thing) error {
-	for _, q := range []string{
-		"DELETE FROM registry_tags WHERE thing_id = $1",
-		"DELETE FROM registry_things WHERE id = $1",
-	} {
-		if _, err := tx.ExecContext(ctx, q, t.ID); err != nil {
-			return err
-		}
+func (s *Store) delete(ctx context.Context, tx *wtx, t *Thing) error {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM registry_things WHERE id = $1", t.ID); err != nil {
+		return err
 	}
+	if err := deleteTags(ctx, tx, t.ID); err != nil {
+		return err
+	}
+	tx.visible(t.ID, false)
 	if _, err := tx.ExecContext(ctx, "DELETE FROM registry_outbox WHERE jid = $1 AND nid = $2 AND src = $3 AND pt = $4",
 		t.JID, t.Node.ID, t.Source, t.Partition); err != nil {
 		return err
@@ -583,7 +654,7 @@ func (s *Store) delete(ctx context.Context, tx *sql.Tx, t *Thing) error {
 // the things. Self-owned things are not touched.
 func (s *Store) ReleaseOwner(ctx context.Context, owner string) ([]*Thing, error) {
 	var out []*Thing
-	err := s.tx(ctx, "release owner", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "release owner", func(tx *wtx) error {
 		rows, err := tx.QueryContext(ctx, "SELECT "+thingCols+" FROM registry_things WHERE owner = $1 AND self_owned = 0 ORDER BY id", owner)
 		if err != nil {
 			return err
@@ -612,7 +683,7 @@ func (s *Store) ReleaseOwner(ctx context.Context, owner string) ([]*Thing, error
 // DeleteJID deletes every record of a thing JID (its account is gone).
 func (s *Store) DeleteJID(ctx context.Context, jid string) (int, error) {
 	n := 0
-	err := s.tx(ctx, "delete jid", func(tx *sql.Tx) error {
+	err := s.tx(ctx, "delete jid", func(tx *wtx) error {
 		rows, err := tx.QueryContext(ctx, "SELECT "+thingCols+" FROM registry_things WHERE jid = $1", jid)
 		if err != nil {
 			return err
