@@ -31,26 +31,32 @@ func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error)
 	return sqlstore.Open(ctx, cfg.StorageDSN(), app.StorageOptions(cfg))
 }
 
+// storeRun is a subcommand that works on the broker's storage.
+type storeRun func(ctx context.Context, cmd *cobra.Command, cfg *config.Config, st *sqlstore.Store, args []string) error
+
+// withStore loads the config (--config, EXTASIS_STORAGE), opens the same
+// storage the broker uses and runs run with a two-minute bound.
+func withStore(run storeRun) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		cfg, err := loadConfig(cmd)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		st, err := openStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return run(ctx, cmd, cfg, st, args)
+	}
+}
+
 func newAccountCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "account",
 		Short: "Manage accounts (add, passwd, del, list)",
-	}
-	withStore := func(run func(ctx context.Context, cmd *cobra.Command, cfg *config.Config, st *sqlstore.Store, args []string) error) func(*cobra.Command, []string) error {
-		return func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			st, err := openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			return run(ctx, cmd, cfg, st, args)
-		}
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "add USER@DOMAIN",

@@ -33,22 +33,6 @@ func newAPIKeyCmd() *cobra.Command {
 			"shown once, at creation; extasis keeps it encrypted with a key derived from\n" +
 			"data_dir/secret, which must therefore be the broker's own.",
 	}
-	withStore := func(run func(ctx context.Context, cmd *cobra.Command, cfg *config.Config, st *sqlstore.Store, args []string) error) func(*cobra.Command, []string) error {
-		return func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			st, err := openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			return run(ctx, cmd, cfg, st, args)
-		}
-	}
 	jsonFlag := func(c *cobra.Command) *cobra.Command {
 		c.Flags().Bool("json", false, "print JSON, for scripts")
 		return c

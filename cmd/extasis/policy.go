@@ -39,20 +39,9 @@ type policyRun func(ctx context.Context, cmd *cobra.Command, cfg *config.Config,
 
 // withPolicyStore opens the store of the config for run.
 func withPolicyStore(run policyRun) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, args []string) error {
-		cfg, err := loadConfig(cmd)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		st, err := openStore(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
+	return withStore(func(ctx context.Context, cmd *cobra.Command, cfg *config.Config, st *sqlstore.Store, args []string) error {
 		return run(ctx, cmd, cfg, st, &provisioning.Admin{Store: st, Hosts: cfg.DomainNames()}, args)
-	}
+	})
 }
 
 // bareJID parses a bare JID argument or flag; a JID without domain gets
