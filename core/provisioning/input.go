@@ -212,9 +212,9 @@ func latestFor(rules []storage.ProvisioningRule, list []int32, i int32) []int32 
 // selection gathers the rules that apply to one request.
 type selection struct {
 	t     *thing
-	req   *Request
+	asked []Node // req.Nodes
 	thing picked
-	nodes []picked // parallel to req.Nodes, allocated on the first node rule
+	nodes []picked // parallel to asked, allocated on the first node rule
 }
 
 // add files rule position i (plus one), which names the requester, under
@@ -226,12 +226,12 @@ func (s *selection) add(i int32) {
 		return
 	}
 	n := nodeOf(r.Thing)
-	for k, asked := range s.req.Nodes {
+	for k, asked := range s.asked {
 		if asked != n {
 			continue
 		}
 		if s.nodes == nil {
-			s.nodes = make([]picked, len(s.req.Nodes))
+			s.nodes = make([]picked, len(s.asked))
 		}
 		s.nodes[k].add(s.t.rules, r.Origin, i)
 	}
@@ -301,7 +301,7 @@ func (t *thing) applicable(owner jid.JID, req *Request) *ast.Term {
 	if len(t.rules) == 0 || owner.IsZero() {
 		return nil
 	}
-	s := selection{t: t, req: req}
+	s := selection{t: t, asked: req.Nodes}
 	requester, domain, action := req.Requester.String(), req.Requester.Domain(), req.Action.String()
 	if m := t.ruleMap(); m != nil {
 		look := func(origin, remote string) {
