@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"testing"
@@ -110,6 +111,10 @@ func benchStore(b *testing.B, backend string, n int) *Store {
 		generate(b, s, n)
 	}
 	b.Cleanup(func() { s.Close() })
+	// Opening a kept file loads the index in the background.
+	if _, err := s.WaitIndex(ctx); err != nil {
+		b.Fatal(err)
+	}
 	return s
 }
 
@@ -183,22 +188,61 @@ func BenchmarkSearch(b *testing.B) {
 				b.ReportMetric(float64(found)/float64(b.N), "things/op")
 			})
 			// Registrations: a new thing with seven tags and a KEY, one
-			// transaction each.
-			b.Run("register", func(b *testing.B) {
-				base := time.Now().UnixNano()
-				for i := 0; b.Loop(); i++ {
-					tags := []iotdisco.Tag{
-						{Name: "MAN", Value: "acme.example"}, {Name: "MODEL", Value: "EM-200"},
-						{Name: "SN", Value: fmt.Sprintf("R-%d-%d", base, i)}, {Name: "CLASS", Value: "Meter"},
-						{Name: "LAT", Value: "59.3293", Numeric: true}, {Name: "LON", Value: "18.0686", Numeric: true},
-						{Name: "V", Value: "3.1", Numeric: true}, {Name: "KEY", Value: fmt.Sprintf("%d-%d", base, i)},
-					}
-					if _, _, err := s.Register(ctx, Ref{JID: fmt.Sprintf("r%d-%d@bench.example", base, i)}, tags, false, "urn:nf:iot:disco:1.0"); err != nil {
-						b.Fatal(err)
-					}
+			// transaction each; unclaimed (the index is not involved), or
+			// self-owned, so public at once: read back and indexed.
+			for _, self := range []bool{false, true} {
+				name := "register"
+				if self {
+					name = "register-public"
 				}
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "registrations/s")
-			})
+				b.Run(name, func(b *testing.B) {
+					base := time.Now().UnixNano()
+					for i := 0; b.Loop(); i++ {
+						tags := []iotdisco.Tag{
+							{Name: "MAN", Value: "acme.example"}, {Name: "MODEL", Value: "EM-200"},
+							{Name: "SN", Value: fmt.Sprintf("R-%d-%d", base, i)}, {Name: "CLASS", Value: "Meter"},
+							{Name: "LAT", Value: "59.3293", Numeric: true}, {Name: "LON", Value: "18.0686", Numeric: true},
+							{Name: "V", Value: "3.1", Numeric: true}, {Name: "KEY", Value: fmt.Sprintf("%d-%d", base, i)},
+						}
+						if _, _, err := s.Register(ctx, Ref{JID: fmt.Sprintf("r%d-%d@bench.example", base, i)}, tags, self, "urn:nf:iot:disco:1.0"); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "registrations/s")
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkIndexLoad measures loading the search index from SQL, as at
+// every start (run it with -benchtime 3x), and the memory the index
+// holds: the live heap it adds.
+func BenchmarkIndexLoad(b *testing.B) {
+	n := benchThings(b)
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			s := benchStore(b, backend, n)
+			ctx := context.Background()
+			var m0, m1 runtime.MemStats
+			var d *ixdata
+			for b.Loop() {
+				d = nil
+				runtime.GC()
+				runtime.ReadMemStats(&m0)
+				var err error
+				if d, err = s.build(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			runtime.GC()
+			runtime.ReadMemStats(&m1)
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N)/1000, "load-s")
+			b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/(1<<20), "index-MiB")
+			b.ReportMetric(float64(d.all.GetCardinality()), "things")
+			b.ReportMetric(float64(d.values()), "values")
+			runtime.KeepAlive(d)
 		})
 	}
 }

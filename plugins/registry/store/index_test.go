@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/extasis/extasis/core/storage/pgtest"
 	"github.com/extasis/extasis/sdk/iotdisco"
 )
 
@@ -494,5 +495,36 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	f, err := s.Search(ctx, []Operator{sop(OpEq, "CLASS", "Meter")}, 0, 10)
 	if err != nil || len(f.Things) != 1 || f.Things[0].JID != "m@x" || len(f.Things[0].Tags) != 2 {
 		t.Fatalf("%+v %v", f, err)
+	}
+}
+
+// TestUpgradePostgres: a version-2 database gets the tag primary key that
+// covers label.
+func TestUpgradePostgres(t *testing.T) {
+	dsn := pgtest.Database(t)
+	ctx := context.Background()
+	s, err := Open(ctx, dsn, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"ALTER TABLE registry_tags DROP CONSTRAINT registry_tags_pkey, ADD CONSTRAINT registry_tags_pkey PRIMARY KEY (thing_id, name) INCLUDE (s, n)",
+		"UPDATE registry_schema SET version = 2",
+	} {
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+	if s, err = Open(ctx, dsn, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var def string
+	if err := s.r.QueryRowContext(ctx, "SELECT indexdef FROM pg_indexes WHERE indexname = 'registry_tags_pkey'").Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(def, "INCLUDE (label, s, n)") {
+		t.Errorf("primary key %s", def)
 	}
 }

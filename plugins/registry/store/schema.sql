@@ -1,4 +1,4 @@
--- Thing Registry schema, version 2 (open.go upgrades older ones). {{…}} macros are replaced per backend.
+-- Thing Registry schema, version 3 (open.go upgrades older ones). {{…}} macros are replaced per backend.
 -- Every table is prefixed registry_ so that the registry can share a
 -- PostgreSQL database with the broker.
 
@@ -33,8 +33,9 @@ CREATE INDEX IF NOT EXISTS registry_things_vis ON registry_things (id) WHERE vis
 -- Tags: name is folded (upper case) for matching, label as registered.
 -- Exactly one of s and n is set. Searches run on an index in the
 -- plugin's memory (index.go) and read only their page of results here,
--- by primary key: clustered on SQLite (WITHOUT ROWID), covering s and n
--- on PostgreSQL (INCLUDE), so that a thing's tags are one index range.
+-- by primary key: clustered on SQLite (WITHOUT ROWID), covering label, s
+-- and n on PostgreSQL (INCLUDE), so that a thing's tags are one index
+-- range.
 CREATE TABLE IF NOT EXISTS registry_tags (
 	thing_id BIGINT NOT NULL,
 	name     {{text}} NOT NULL,

@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"regexp"
@@ -693,12 +694,11 @@ type trace struct {
 	examined int
 }
 
-// The SQL a search runs: its page of records and their tags, by primary
-// key ({{ids}} is the list of ids).
-const (
-	qPage     = "SELECT " + thingCols + " FROM registry_things WHERE id IN ({{ids}}) AND vis = 1"
-	qPageTags = "SELECT thing_id, label, s, n FROM registry_tags WHERE thing_id IN ({{ids}}) AND name <> 'KEY' ORDER BY thing_id, name"
-)
+// qPage is the SQL a search runs: its page of records with their tags,
+// by primary key ({{ids}} is the list of ids), in one round trip.
+const qPage = `SELECT h.id, h.jid, h.nid, h.src, h.pt, h.state, h.owner, h.public, h.self_owned, h.ns, t.label, t.s, t.n
+	FROM registry_things h LEFT JOIN registry_tags t ON t.thing_id = h.id AND t.name <> 'KEY'
+	WHERE h.id IN ({{ids}}) AND h.vis = 1 ORDER BY h.id, t.name`
 
 // inIDs puts ids into a query's {{ids}} as placeholders.
 func inIDs[T int64 | uint32](q string, ids []T) (string, []any) {
@@ -725,34 +725,26 @@ func (s *Store) page(ctx context.Context, ids []int64) ([]*Thing, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	byID := make(map[int64]*Thing, len(ids))
+	var last *Thing
 	for rows.Next() {
-		t, err := scanThing(rows)
+		var label, sv sql.NullString
+		var nv sql.NullFloat64
+		t, err := scanThing(rows, &label, &sv, &nv)
 		if err != nil {
-			rows.Close()
 			return nil, err
 		}
-		byID[t.ID] = t
+		if last == nil || last.ID != t.ID {
+			last = t
+			byID[t.ID] = t
+		}
+		if label.Valid {
+			last.Tags = append(last.Tags, tagOf(label.String, sv, nv))
+		}
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
-	}
-	q, a = inIDs(qPageTags, ids)
-	rows, err = s.r.QueryContext(ctx, q, a...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		t, err := scanTag(rows, &id)
-		if err != nil {
-			return nil, err
-		}
-		if th := byID[id]; th != nil {
-			th.Tags = append(th.Tags, t)
-		}
 	}
 	out := make([]*Thing, 0, len(ids))
 	for _, id := range ids {
@@ -760,5 +752,5 @@ func (s *Store) page(ctx context.Context, ids []int64) ([]*Thing, error) {
 			out = append(out, t)
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -197,10 +197,11 @@ type querier interface {
 
 const thingCols = "id, jid, nid, src, pt, state, owner, public, self_owned, ns"
 
-func scanThing(row interface{ Scan(...any) error }) (*Thing, error) {
+// scanThing reads thingCols and then extra.
+func scanThing(row interface{ Scan(...any) error }, extra ...any) (*Thing, error) {
 	var t Thing
 	var pub, self int
-	err := row.Scan(&t.ID, &t.JID, &t.Node.ID, &t.Source, &t.Partition, &t.State, &t.Owner, &pub, &self, &t.NS)
+	err := row.Scan(append([]any{&t.ID, &t.JID, &t.Node.ID, &t.Source, &t.Partition, &t.State, &t.Owner, &pub, &self, &t.NS}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -257,10 +258,14 @@ func scanTag(rows interface{ Scan(...any) error }, extra ...any) (iotdisco.Tag, 
 	if err := rows.Scan(append(extra, &label, &sv, &nv)...); err != nil {
 		return iotdisco.Tag{}, err
 	}
+	return tagOf(label, sv, nv), nil
+}
+
+func tagOf(label string, sv sql.NullString, nv sql.NullFloat64) iotdisco.Tag {
 	if nv.Valid {
-		return iotdisco.Tag{Name: label, Value: iotdisco.FormatNumber(nv.Float64), Numeric: true}, nil
+		return iotdisco.Tag{Name: label, Value: iotdisco.FormatNumber(nv.Float64), Numeric: true}
 	}
-	return iotdisco.Tag{Name: label, Value: sv.String}, nil
+	return iotdisco.Tag{Name: label, Value: sv.String}
 }
 
 // putTag inserts or replaces one tag.
