@@ -19,15 +19,19 @@
 // Ownership comes from the registry's thing.claimed and thing.disowned
 // events and is kept in storage.Provisioning with everything else, so a
 // restart loses nothing. The decision path never touches storage: things,
-// rules (indexed per thing as OPA terms) and policies live in memory and
-// are swapped whole on change; a store change counter lets the CLI and
-// other nodes change them too.
+// rules and policies live in memory and are swapped whole on change; a
+// store change counter lets the CLI and other nodes change them too. Each
+// decision hands OPA only the rules that name the requester, found per
+// thing (by a walk over few rules, a map over many) and converted to OPA
+// terms once, on first use.
 //
 // Locks are all leaves, never nested and never held while a stanza is
 // routed or storage is called: the things table's shard locks (readers
 // copy a pointer out), each thing's decision-cache lock, and the service's
 // question, notice, namespace-family and per-owner counter locks. Policies
-// and the set of enforced things are swapped atomically.
+// and the set of enforced things are swapped atomically; what a thing
+// derives from its rules on first use is published atomically, without a
+// lock.
 //
 // Token-scoped rules (fromUser, fromDevice, fromService) trust the tokens
 // a question carries; tokens are not challenged (prov:t is not served).

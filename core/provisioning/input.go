@@ -188,6 +188,28 @@ func (p *picked) empty() bool {
 	return p.jid == 0 && p.domain == 0 && p.all == 0 && len(p.user) == 0 && len(p.device) == 0 && len(p.service) == 0
 }
 
+// only returns the one rule p has (position plus one), or 0.
+func (p *picked) only() int32 {
+	if len(p.user)+len(p.device)+len(p.service) > 1 {
+		return 0
+	}
+	n, i := 0, int32(0)
+	for _, j := range [...]int32{p.jid, p.domain, p.all} {
+		if j > 0 {
+			n, i = n+1, j
+		}
+	}
+	for _, l := range [...][]int32{p.user, p.device, p.service} {
+		if len(l) == 1 {
+			n, i = n+1, l[0]
+		}
+	}
+	if n != 1 {
+		return 0
+	}
+	return i
+}
+
 // latest keeps position i (plus one) in slot unless a later rule is there.
 func latest(slot *int32, i int32) {
 	if i > *slot {
@@ -333,6 +355,17 @@ func (t *thing) applicable(owner jid.JID, req *Request) *ast.Term {
 }
 
 func (s *selection) term() *ast.Term {
+	// One rule for the thing, or for the one node asked about, is most
+	// questions: that input.applicable is kept with the rule.
+	if s.nodes == nil {
+		if i := s.thing.only(); i > 0 {
+			return s.t.solo(i-1, false, &s.thing)
+		}
+	} else if len(s.nodes) == 1 && s.thing.empty() {
+		if i := s.nodes[0].only(); i > 0 {
+			return s.t.solo(i-1, true, &s.nodes[0])
+		}
+	}
 	items := make([][2]*ast.Term, 0, 2)
 	if !s.thing.empty() {
 		items = append(items, ast.Item(kThing, s.t.scopeTerm(&s.thing)))
@@ -351,6 +384,24 @@ func (s *selection) term() *ast.Term {
 		return nil
 	}
 	return ast.ObjectTerm(items...)
+}
+
+// solo returns input.applicable when rule i alone applies, for the thing or
+// for the one node asked about: p, built on first use.
+func (t *thing) solo(i int32, node bool, p *picked) *ast.Term {
+	slot := &t.solos[i].thing
+	if node {
+		slot = &t.solos[i].node
+	}
+	if a := slot.Load(); a != nil {
+		return a
+	}
+	a := ast.ObjectTerm(ast.Item(kThing, t.scopeTerm(p)))
+	if node {
+		a = ast.ObjectTerm(ast.Item(kNodes, ast.ArrayTerm(t.scopeTerm(p))))
+	}
+	slot.Store(a)
+	return a
 }
 
 // scopeTerm is one scope of input.applicable.

@@ -70,6 +70,7 @@ func TestApplicable(t *testing.T) {
 		rule(12, alice, "read", "jid", "bob@other.example", "lamp"),
 		rule(13, alice, "read", "jid", "bob@other.example", "door"), // a node not asked about
 		rule(14, alice, "read", "domain", "other.example", ""),      // a later answer for the domain
+		rule(15, alice, "control", "jid", "eve@other.example", "lamp"),
 	}
 	tests := []struct {
 		name string
@@ -83,6 +84,7 @@ func TestApplicable(t *testing.T) {
 		{"another action", Request{Action: Control, Requester: bob}, map[string][]int64{"thing.jid": {10}}},
 		{"nodes asked about", Request{Action: Read, Requester: bob, Nodes: []Node{{ID: "other"}, lamp}},
 			map[string][]int64{"thing.jid": {1}, "thing.domain": {14}, "thing.all": {4}, "nodes[1].jid": {12}}},
+		{"one node's rule alone", Request{Action: Control, Requester: jid.MustParse("eve@other.example"), Nodes: []Node{lamp}}, map[string][]int64{"nodes[0].jid": {15}}},
 		{"nothing", Request{Action: Friend, Requester: bob}, map[string][]int64{}},
 	}
 	// Things with many rules find theirs through a map: the same answer.
@@ -100,9 +102,11 @@ func TestApplicable(t *testing.T) {
 				tg.build()
 				req := tt.req
 				req.Thing = th
-				got := applicableIDs(t, tg.applicable(alice, &req))
-				if !maps.EqualFunc(got, tt.want, slices.Equal) {
-					t.Fatalf("got %v, want %v", got, tt.want)
+				for range 2 { // built, then kept with the rule when one applies
+					got := applicableIDs(t, tg.applicable(alice, &req))
+					if !maps.EqualFunc(got, tt.want, slices.Equal) {
+						t.Fatalf("got %v, want %v", got, tt.want)
+					}
 				}
 			})
 		}

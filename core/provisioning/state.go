@@ -29,6 +29,7 @@ type thing struct {
 
 	jidTerm, ownerTerm *ast.Term                              // for the policy input
 	terms              []atomic.Pointer[ast.Term]             // ruleTerm of each rule, built when a decision needs it
+	solos              []solo                                 // input.applicable when one rule applies
 	rmap               atomic.Pointer[ruleMap]                // things with many rules
 	index              atomic.Pointer[map[jid.JID]*ruleIndex] // things with many rules and an owner's module
 
@@ -132,7 +133,12 @@ func (t *thing) remember(key string, d Decision) {
 func (t *thing) build() {
 	t.jidTerm, t.ownerTerm = ast.StringTerm(t.jid.String()), ast.StringTerm(t.owner.String())
 	t.terms = make([]atomic.Pointer[ast.Term], len(t.rules))
+	t.solos = make([]solo, len(t.rules))
 }
+
+// solo is input.applicable when one rule alone applies, for the thing or
+// for the one node asked about.
+type solo struct{ thing, node atomic.Pointer[ast.Term] }
 
 // clone copies t without its cache, for a change.
 func (t *thing) clone() *thing {
