@@ -1,10 +1,12 @@
 package provisioning
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -150,5 +152,71 @@ func TestRuleCache(t *testing.T) {
 	p.put(c)
 	if c = p.get(); len(c.entries) != 0 || len(c.frames) != 1 {
 		t.Fatalf("reused cache not empty: %d entries, %d frames", len(c.entries), len(c.frames))
+	}
+}
+
+// An owner's module sees all the owner's rules (input.rules), not only
+// those that name the requester, and may fall back to the default policy's
+// rules.
+func TestOwnerModuleInput(t *testing.T) {
+	e, err := NewEngine(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const module = `package extasis.provisioning.owner
+
+import rego.v1
+
+# Anyone the owner already answered about, by JID, may read.
+decision := {"allow": true, "reason": "known", "ask": false, "rules": [], "nodes": input.nodes,
+	"categories": input.categories, "fields": input.fields, "params": input.params} if {
+	input.action == "read"
+	some remote, _ in input.rules.thing.jid
+	remote == input.requester
+} else := data.extasis.provisioning.thing_decision if {
+	input.requester == "dave@other.example"
+}
+`
+	p, err := e.Prepare("alice.rego", module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := jid.MustParse("meter@" + domain)
+	alice := jid.MustParse("alice@" + domain)
+	tg := &thing{jid: th, owner: alice, rules: []storage.ProvisioningRule{
+		{ID: 1, Owner: alice, Thing: storage.ThingRef{JID: th}, Action: "read", Origin: "jid", Remote: "carol@other.example", Allow: false},
+		{ID: 2, Owner: alice, Thing: storage.ThingRef{JID: th}, Action: "read", Origin: "domain", Remote: "other.example", Allow: true},
+	}}
+	tg.build()
+	tests := []struct {
+		requester string
+		policy    *Policy
+		allow     bool
+		reason    string
+	}{
+		{"carol@other.example", p, true, "known"},
+		{"carol@other.example", nil, false, "denied by rule"}, // the default policy
+		{"dave@other.example", p, true, "rule"},               // thing_decision: the domain rule
+		{"eve@x.example", p, false, "no rule"},
+	}
+	for _, tt := range tests {
+		name := tt.requester
+		if tt.policy == nil {
+			name += "/default"
+		}
+		t.Run(name, func(t *testing.T) {
+			req := Request{Action: Read, Thing: th, Requester: jid.MustParse(tt.requester), Categories: Momentary}
+			var rules *ast.Term
+			if tt.policy != nil {
+				rules = tg.indexFor(alice, Read)
+			}
+			d, err := e.Decide(context.Background(), tt.policy, buildInput(&req, tg, alice, tg.applicable(alice, &req), rules))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allow != tt.allow || d.Reason != tt.reason {
+				t.Fatalf("got %+v", d)
+			}
+		})
 	}
 }
