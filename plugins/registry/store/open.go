@@ -170,12 +170,13 @@ func openSQLite(ctx context.Context, dsn string, o Options) (*Store, error) {
 	}
 	// busy_timeout covers another process on the file (a backup, the
 	// sqlite3 shell); inside this process the single writer never waits.
-	// Reads go through 512 MiB of memory-mapped file per connection, out
-	// of read(2) and outside the plugin's data limit (RLIMIT_DATA, which
-	// the page cache counts against): the writer keeps a 64 MiB cache for
-	// the indexes it updates, readers, which only load the search index
-	// and pages of results by primary key, 8 MiB.
-	const common = "_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=mmap_size(536870912)"
+	// Reads go through the memory-mapped file (up to SQLite's 2 GiB, about
+	// 5M things), out of read(2) and outside the plugin's data limit
+	// (RLIMIT_DATA counts the page cache, not a shared read-only map): the
+	// writer keeps a 64 MiB cache for the indexes it updates, readers,
+	// which only load the search index and pages of results by primary
+	// key, 8 MiB.
+	const common = "_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=mmap_size(2147418112)"
 	const wcache, rcache = "&_pragma=cache_size(-65536)", "&_pragma=cache_size(-8192)"
 	if path == ":memory:" {
 		// Each connection to :memory: is its own database: use one.
