@@ -41,6 +41,13 @@ type conn struct {
 	dec    *xml.Decoder
 	ctx    context.Context
 	cancel context.CancelFunc
+	// work is the context of the stanzas this stream has read: not
+	// cancelled when the transport dies (a failed write, a timeout, a
+	// replacing session, shutdown), so that what the server has read is
+	// processed to the end - a message to an offline contact is stored, a
+	// subscription recorded. Every call it reaches is bounded on its own
+	// (storage calls by their timeout, policies by their evaluation time).
+	work context.Context
 
 	secure   bool // TLS (or a WebSocket the operator declared secure)
 	tlsState *tls.ConnectionState
@@ -77,6 +84,7 @@ type conn struct {
 func newConn(s *Server, nc net.Conn, directTLS bool) *conn {
 	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr()}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.work = context.WithoutCancel(c.ctx)
 	if directTLS {
 		c.nc = tls.Server(nc, s.tls.Load())
 	}
@@ -375,7 +383,7 @@ func (c *conn) preAuth(f *xml.Frame) bool {
 				stanza.ErrorElement(stanza.Error{Condition: stanza.NotAllowed, Text: "in-band registration is closed on this server"})).Raw)
 			return true
 		}
-		if reply := r.HandleUnauthenticated(c.ctx, c.domain, c.remote, st); reply != nil {
+		if reply := r.HandleUnauthenticated(c.work, c.domain, c.remote, st); reply != nil {
 			if st.Type == "set" && reply.Type == "result" && c.ipFailures > 0 {
 				// A device that failed to log in and then registered with
 				// a valid signature was onboarding, not guessing: forgive
@@ -690,7 +698,7 @@ func (c *conn) bound(f *xml.Frame) bool {
 		c.out.Send(stanza.Build(stanza.IQ, jid.MustParse(c.domain), c.sess.JID(), "result", st.ID))
 		return true
 	}
-	c.srv.cfg.Router.FromClient(c.ctx, c.sess, st)
+	c.srv.cfg.Router.FromClient(c.work, c.sess, st)
 	return true
 }
 

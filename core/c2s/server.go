@@ -268,6 +268,7 @@ func (s *Server) ServeFramed(nc net.Conn, remote net.Addr, secure bool) {
 	defer s.wg.Done()
 	c := &conn{srv: s, nc: nc, remote: remote, ws: true, secure: secure}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.work = context.WithoutCancel(c.ctx)
 	if !secure {
 		c.streamID = newID()
 		c.domain = ""
