@@ -61,6 +61,13 @@ func (d *downStore) SubscriptionRequests(ctx context.Context, o jid.JID) ([]stor
 	return d.Store.SubscriptionRequests(ctx, o)
 }
 
+func (d *downStore) HasSubscriptionRequest(ctx context.Context, o, from jid.JID) (bool, error) {
+	if d.down.Load() {
+		return false, errDown
+	}
+	return d.Store.HasSubscriptionRequest(ctx, o, from)
+}
+
 func (d *downStore) OfflineMessages(ctx context.Context, o jid.JID, limit int) ([]storage.OfflineMessage, error) {
 	if d.down.Load() {
 		return nil, errDown

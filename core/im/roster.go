@@ -317,16 +317,7 @@ func (s *Service) removeItem(ctx context.Context, st *stanza.Stanza, owner, cont
 // hasRequest reports whether contact's subscription request to owner is
 // pending.
 func (s *Service) hasRequest(ctx context.Context, owner, contact jid.JID) (bool, error) {
-	reqs, err := s.store.SubscriptionRequests(ctx, owner)
-	if err != nil {
-		return false, err
-	}
-	for _, r := range reqs {
-		if r.From == contact {
-			return true, nil
-		}
-	}
-	return false, nil
+	return s.store.HasSubscriptionRequest(ctx, owner, contact)
 }
 
 func itoa36(n uint64) string { return strconv.FormatUint(n, 36) }

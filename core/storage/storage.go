@@ -143,6 +143,10 @@ type Subscriptions interface {
 	AddSubscriptionRequest(ctx context.Context, owner jid.JID, r SubscriptionRequest) error
 	// SubscriptionRequests returns the requests oldest first.
 	SubscriptionRequests(ctx context.Context, owner jid.JID) ([]SubscriptionRequest, error)
+	// HasSubscriptionRequest reports whether a request from (a bare JID)
+	// awaits owner's answer: one lookup by key, whatever the number of
+	// requests (every subscription stanza asks it).
+	HasSubscriptionRequest(ctx context.Context, owner, from jid.JID) (bool, error)
 	// RemoveSubscriptionRequest is a no-op if there is no such request.
 	RemoveSubscriptionRequest(ctx context.Context, owner, from jid.JID) error
 }

@@ -69,6 +69,26 @@ func (s *Store) SubscriptionRequests(ctx context.Context, ownerJID jid.JID) ([]s
 	return out, nil
 }
 
+// HasSubscriptionRequest implements storage.Subscriptions.
+func (s *Store) HasSubscriptionRequest(ctx context.Context, ownerJID, from jid.JID) (bool, error) {
+	o, err := owner(ownerJID)
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	rows, err := s.query(ctx, `SELECT 1 FROM subscription_requests WHERE owner = $1 AND sender = $2`, o, from.Bare().String())
+	if err != nil {
+		return false, s.fail("subscription request", err)
+	}
+	defer rows.Close()
+	found := rows.Next()
+	if err := rows.Err(); err != nil {
+		return false, s.fail("subscription request", err)
+	}
+	return found, nil
+}
+
 // RemoveSubscriptionRequest implements storage.Subscriptions.
 func (s *Store) RemoveSubscriptionRequest(ctx context.Context, ownerJID, from jid.JID) error {
 	o, err := owner(ownerJID)

@@ -695,7 +695,22 @@ func testSubscriptions(t *testing.T, s storage.Store) {
 		t.Fatalf("request without time: %+v", last)
 	}
 
+	has := func(owner jid.JID, from string, want bool) {
+		t.Helper()
+		got, err := s.HasSubscriptionRequest(c, owner, mustJID(t, from))
+		noErr(t, "HasSubscriptionRequest", err)
+		if got != want {
+			t.Fatalf("HasSubscriptionRequest(%s, %s) = %v, want %v", owner, from, got, want)
+		}
+	}
+	has(alice, "carol@subs.test", true)
+	has(alice, "carol@subs.test/phone", true) // the request is the bare JID's
+	has(alice, "dave@remote.test", true)
+	has(alice, "frank@subs.test", false)
+	has(mustJID(t, "nobody@subs.test"), "carol@subs.test", false)
+
 	noErr(t, "RemoveSubscriptionRequest", s.RemoveSubscriptionRequest(c, alice, reqs[0].From))
+	has(alice, "carol@subs.test", false)
 	noErr(t, "RemoveSubscriptionRequest(absent)", s.RemoveSubscriptionRequest(c, alice, reqs[0].From))
 	noErr(t, "RemoveSubscriptionRequest(no account)", s.RemoveSubscriptionRequest(c, mustJID(t, "nobody@subs.test"), reqs[0].From))
 	got, _ = s.SubscriptionRequests(c, alice)
