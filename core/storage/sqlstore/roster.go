@@ -175,14 +175,22 @@ func (s *Store) PutRosterItem(ctx context.Context, ownerJID jid.JID, it storage.
 		return 0, s.fail("put roster item", err)
 	}
 	if maxItems > 0 {
-		var total, self int
+		// Most puts update an item (a subscription changes state): one
+		// lookup by key. Only a new item counts the roster, and no
+		// further than the limit.
+		var n int
 		if err := s.txQueryRow(ctx, tx,
-			`SELECT count(*), count(CASE WHEN contact = $2 THEN 1 END) FROM roster_items WHERE owner = $1`,
-			o, contact).Scan(&total, &self); err != nil {
+			`SELECT count(*) FROM roster_items WHERE owner = $1 AND contact = $2`, o, contact).Scan(&n); err != nil {
 			return 0, s.fail("put roster item", err)
 		}
-		if self == 0 && total >= maxItems {
-			return 0, fmt.Errorf("sqlstore: roster of %s holds %d items: %w", o, total, storage.ErrQuota)
+		if n == 0 {
+			if err := s.txQueryRow(ctx, tx,
+				`SELECT count(*) FROM (SELECT 1 FROM roster_items WHERE owner = $1 LIMIT $2) AS r`, o, maxItems).Scan(&n); err != nil {
+				return 0, s.fail("put roster item", err)
+			}
+			if n >= maxItems {
+				return 0, fmt.Errorf("sqlstore: roster of %s holds %d items: %w", o, n, storage.ErrQuota)
+			}
 		}
 	}
 	if _, err := s.txExec(ctx, tx,
