@@ -1,7 +1,13 @@
 package provisioning
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"math/big"
 	"testing"
+	"time"
 
 	"github.com/extasis/extasis/core/jid"
 	"github.com/extasis/extasis/core/stanza"
@@ -66,6 +72,10 @@ func FuzzService(f *testing.F) {
 		"<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>urn:extasis:provisioning:question:0</value></field></x>",
 		"<req xmlns='urn:nf:iot:sd:1.0' id='1' m='true'><nd id='a'/><f n='x'/></req>",
 		"<set xmlns='urn:nf:iot:ctr:1.0'><b n='On' v='true'/><x xmlns='jabber:x:data' type='submit'><field var='A'/></x></set>",
+		"<getToken xmlns='urn:nf:iot:prov:t:1.0'>" + base64.StdEncoding.EncodeToString(fuzzCert(f)) + "</getToken>",
+		"<getTokenChallengeResponse xmlns='urn:nf:iot:prov:t:1.0' seqnr='1'>AAAA</getTokenChallengeResponse>",
+		"<getCertificate xmlns='urn:ieee:iot:prov:t:1.0' token='provisioning.example.org:00'/>",
+		"<getCertificate xmlns='urn:nfi:iot:prov:t:1.0'>00</getCertificate>",
 	} {
 		f.Add([]byte(s))
 	}
@@ -105,6 +115,40 @@ func FuzzService(f *testing.F) {
 				from.conn.got = nil
 				from.conn.mu.Unlock()
 			}
+		}
+	})
+}
+
+// fuzzCert is a self-signed RSA certificate valid now, for seeds.
+func fuzzCert(f *testing.F) []byte {
+	f.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		f.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return der
+}
+
+// FuzzParseCert: getToken's certificate text either gives a DER
+// certificate with its RSA key or an error, never a panic.
+func FuzzParseCert(f *testing.F) {
+	good := base64.StdEncoding.EncodeToString(fuzzCert(f))
+	for _, s := range []string{good, good[:len(good)/2], " " + good[:40] + "\n" + good[40:] + " ", "", "%%%", "AAAA", base64.StdEncoding.EncodeToString([]byte("0\x82\x01"))} {
+		f.Add(s)
+	}
+	now := time.Now()
+	f.Fuzz(func(t *testing.T, text string) {
+		der, pub, err := parseCert(text, now)
+		if err == nil && (len(der) == 0 || pub == nil) {
+			t.Fatalf("accepted %q without a certificate or key", text)
+		}
+		if err != nil && (der != nil || pub != nil) {
+			t.Fatalf("refused %q but returned a certificate", text)
 		}
 	})
 }

@@ -73,6 +73,8 @@ func (s *Service) iq(ctx context.Context, st *stanza.Stanza) {
 	case ok && area == "prov:o":
 		s.setFamily(st.From.Bare(), fam)
 		s.ownerRequest(ctx, st, p, fam)
+	case ok && area == "prov:t" && fam != famLegacy:
+		s.tokenRequest(ctx, st, p, fam)
 	default:
 		s.r.ReplyError(ctx, st, stanza.Error{Condition: stanza.ServiceUnavailable})
 	}

@@ -56,12 +56,12 @@ func familyOf(ns string) (f family, area string, ok bool) {
 }
 
 // Features are what the provisioning component advertises in disco#info:
-// decision support and owner provisioning in every family, legacy XEP-0324
-// and our own namespace.
+// decision support, owner provisioning and tokens in every family, legacy
+// XEP-0324 and our own namespace.
 func Features() []string {
 	var out []string
 	for _, f := range []family{famIEEE, famNF, famNFI} {
-		out = append(out, f.ns("prov:d"), f.ns("prov:o"))
+		out = append(out, f.ns("prov:d"), f.ns("prov:o"), f.ns("prov:t"))
 	}
 	return append(out, nsLegacy, NSExtasis)
 }

@@ -118,6 +118,8 @@ type Service struct {
 	famMu sync.Mutex
 	fams  map[jid.JID]family // the namespace family a peer last used
 
+	tokens tokenState // open prov:t challenges
+
 	ownersMu  sync.Mutex
 	ruleCount map[jid.JID]int
 	uploads   map[jid.JID]uploadWindow // policy uploads per owner

@@ -123,6 +123,15 @@ type ProvisioningNotice struct {
 	Queued time.Time
 }
 
+// ProvisioningToken is a token the provisioning service issued (digest §8)
+// to a party that proved it holds the private key of Cert.
+type ProvisioningToken struct {
+	Token   string
+	Holder  jid.JID // bare JID of the party that asked
+	Cert    []byte  // the X.509 certificate, DER
+	Created time.Time
+}
+
 // Provisioning keeps what the provisioning service learns: claimed things,
 // owners' rules, pending questions, owners' policies, the decision audit
 // and pushes queued for offline things. Writes to things, rules, policies
@@ -179,4 +188,9 @@ type Provisioning interface {
 	Notices(ctx context.Context, thing jid.JID) ([]ProvisioningNotice, error)
 	// DeleteNotice removes a delivered push; no error if it is gone.
 	DeleteNotice(ctx context.Context, id int64) error
+
+	// PutToken stores an issued token; ErrExists if the token is taken.
+	PutToken(ctx context.Context, t ProvisioningToken) error
+	// Token returns the token; ErrNotFound if it was never issued.
+	Token(ctx context.Context, token string) (ProvisioningToken, error)
 }

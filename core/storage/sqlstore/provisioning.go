@@ -760,3 +760,43 @@ func (s *Store) DeleteNotice(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// PutToken implements storage.Provisioning.
+func (s *Store) PutToken(ctx context.Context, t storage.ProvisioningToken) error {
+	if t.Token == "" || t.Holder.IsZero() || len(t.Cert) == 0 {
+		return fmt.Errorf("sqlstore: a token needs its text, a holder and a certificate: %w", storage.ErrInvalid)
+	}
+	if err := storage.CheckText("token", t.Token); err != nil {
+		return err
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO prov_tokens (token, holder, cert, created) VALUES ($1, $2, $3, $4)`,
+		t.Token, t.Holder.Bare().String(), t.Cert, provUS(t.Created)); err != nil {
+		return s.fail("put token", err)
+	}
+	return nil
+}
+
+// Token implements storage.Provisioning.
+func (s *Store) Token(ctx context.Context, token string) (storage.ProvisioningToken, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var (
+		t       = storage.ProvisioningToken{Token: token}
+		holder  string
+		created int64
+	)
+	err := s.queryRow(ctx, `SELECT holder, cert, created FROM prov_tokens WHERE token = $1`, token).Scan(&holder, &t.Cert, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.ProvisioningToken{}, fmt.Errorf("sqlstore: token: %w", storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.ProvisioningToken{}, s.fail("token", err)
+	}
+	if t.Holder, err = jid.Parse(holder); err != nil {
+		return storage.ProvisioningToken{}, fmt.Errorf("sqlstore: stored token holder %q: %w", holder, err)
+	}
+	t.Created = fromMicros(created)
+	return t, nil
+}

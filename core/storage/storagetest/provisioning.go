@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"testing"
@@ -216,5 +217,22 @@ func testProvisioning(t *testing.T, st storage.Store) {
 		if err := s.DeleteNotice(c, id1); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			t.Fatalf("DeleteNotice again: %v", err)
 		}
+	})
+
+	t.Run("Tokens", func(t *testing.T) {
+		cert := []byte{0x30, 0x82, 0x01, 0x00, 0xff, 0x00} // opaque bytes, kept as given
+		at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		tok := storage.ProvisioningToken{Token: "provisioning.prov.test:9f2c", Holder: bob, Cert: cert, Created: at}
+		noErr(t, "PutToken", s.PutToken(c, tok))
+		got, err := s.Token(c, tok.Token)
+		noErr(t, "Token", err)
+		if got.Token != tok.Token || got.Holder != bob || !bytes.Equal(got.Cert, cert) || !got.Created.Equal(at) {
+			t.Fatalf("Token = %+v, want %+v", got, tok)
+		}
+		wantErr(t, "PutToken taken", s.PutToken(c, tok), storage.ErrExists)
+		_, err = s.Token(c, "provisioning.prov.test:other")
+		wantErr(t, "Token unknown", err, storage.ErrNotFound)
+		wantErr(t, "PutToken without certificate", s.PutToken(c, storage.ProvisioningToken{Token: "x", Holder: bob}), storage.ErrInvalid)
+		wantErr(t, "PutToken NUL", s.PutToken(c, storage.ProvisioningToken{Token: "x\x00", Holder: bob, Cert: cert}), storage.ErrInvalid)
 	})
 }
