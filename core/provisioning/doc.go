@@ -1,6 +1,6 @@
 // Package provisioning is the decision-support and provisioning service at
 // provisioning.D (XEP-0324 and its IEEE/NF successors prov:d and prov:o,
-// digest §7): owners decide who may befriend, read and control their
+// digest §7, and the tokens of prov:t, §8): owners decide who may befriend, read and control their
 // things, with data protection by default.
 //
 // Things ask isFriend, canRead and canControl and are answered at once,
