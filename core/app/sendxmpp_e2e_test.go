@@ -1,0 +1,75 @@
+package app_test
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/extasis/extasis/core/app/apptest"
+)
+
+// TestGoSendxmpp: Debian's go-sendxmpp (mattn/go-xmpp, another client
+// library than the harness's) logs in over STARTTLS and over direct TLS
+// and delivers a message to a mellium client; a wrong password makes it
+// fail, not hang.
+func TestGoSendxmpp(t *testing.T) {
+	bin, err := exec.LookPath("go-sendxmpp")
+	if err != nil {
+		apptest.Require(t, "go-sendxmpp (apt-get install go-sendxmpp)")
+	}
+	b := apptest.Start(t, apptest.Options{Extra: "limits:\n  auth_backoff: 0s\n"})
+	b.AddUser("alice@"+b.Domain, "alice-password")
+	b.AddUser("bob@"+b.Domain, "bob-password")
+	bob := b.Dial(t, "bob@"+b.Domain, "bob-password", apptest.DialOptions{Resource: "desk"})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := bob.SendRaw(ctx, "<presence/>"); err != nil {
+		t.Fatal(err)
+	}
+	run := func(t *testing.T, body, password string, args ...string) (string, error) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		args = append([]string{"-u", "alice@" + b.Domain, "-p", password, "-n", "--timeout", "10"}, args...)
+		cmd := exec.CommandContext(ctx, bin, append(args, "bob@"+b.Domain)...)
+		cmd.Stdin = strings.NewReader(body + "\n")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"starttls", []string{"-j", b.C2S}},
+		{"direct-tls", []string{"-t", "-j", b.DirectTLS}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := "meter reading via go-sendxmpp " + tc.name
+			if out, err := run(t, body, "alice-password", tc.args...); err != nil {
+				t.Fatalf("go-sendxmpp: %v\n%s", err, out)
+			}
+			got := bob.Expect(t, wait, "<message><body>"+body+"</body></message>")
+			if from := got.AttrValue("from"); !strings.HasPrefix(from, "alice@"+b.Domain+"/") {
+				t.Fatalf("from %q, want alice's full JID: %s", from, got)
+			}
+		})
+	}
+	t.Run("wrong-password", func(t *testing.T) {
+		start := time.Now()
+		out, err := run(t, "never delivered", "not-the-password", "-j", b.C2S)
+		if err == nil {
+			t.Fatalf("go-sendxmpp succeeded with a wrong password:\n%s", out)
+		}
+		if !strings.Contains(out, "auth") { // go-xmpp: "auth failure: invalid credentials"
+			t.Fatalf("go-sendxmpp failed, but not on authentication:\n%s", out)
+		}
+		if d := time.Since(start); d > 20*time.Second {
+			t.Fatalf("the refusal took %s", d)
+		}
+		if _, err := bob.TryExpect(time.Second, "<message><body>never delivered</body></message>"); err == nil {
+			t.Fatal("a message was delivered without a login")
+		}
+	})
+}
