@@ -73,3 +73,31 @@ func TestGoSendxmpp(t *testing.T) {
 		}
 	})
 }
+
+// TestSendxmppPerl: Debian's sendxmpp (Perl, Net::XMPP: STARTTLS, SASL
+// PLAIN with an authorization identity, RFC 3921 session establishment)
+// delivers a message to a mellium client.
+func TestSendxmppPerl(t *testing.T) {
+	bin, err := exec.LookPath("sendxmpp")
+	if err != nil {
+		apptest.Require(t, "sendxmpp (apt-get install sendxmpp)")
+	}
+	b := apptest.Start(t, apptest.Options{})
+	b.AddUser("alice@"+b.Domain, "alice-password")
+	b.AddUser("bob@"+b.Domain, "bob-password")
+	bob := b.Dial(t, "bob@"+b.Domain, "bob-password", apptest.DialOptions{Resource: "desk"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := bob.SendRaw(ctx, "<presence/>"); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, bin, "-t", "-n", "-u", "alice", "-p", "alice-password", "-j", b.C2S, "-o", b.Domain, "bob@"+b.Domain)
+	cmd.Stdin = strings.NewReader("meter reading via sendxmpp\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sendxmpp: %v\n%s", err, out)
+	}
+	got := bob.Expect(t, wait, "<message><body>meter reading via sendxmpp</body></message>")
+	if from := got.AttrValue("from"); from != "alice@"+b.Domain+"/sendxmpp" {
+		t.Fatalf("from %q, want alice@%s/sendxmpp: %s", from, b.Domain, got)
+	}
+}
