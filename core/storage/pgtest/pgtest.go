@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // EnvVar holds the DSN of a server where tests may create and drop
@@ -70,8 +72,21 @@ func DatabaseOn(t testing.TB, serverDSN string) string {
 			return
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		// FORCE ends the test's own sessions, but a non-superuser cannot
+		// end an autovacuum worker that happens to be in the database
+		// (42501); it is gone in a moment, so try again.
+		for attempt := 0; ; attempt++ {
+			_, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			if err == nil {
+				return
+			}
+			var pe *pgconn.PgError
+			if attempt < 20 && errors.As(err, &pe) && (pe.Code == "42501" || pe.Code == "55006") {
+				time.Sleep(250 * time.Millisecond)
+				continue
+			}
 			t.Errorf("pgtest: drop database %s: %v", name, err)
+			return
 		}
 	})
 	u, err := url.Parse(serverDSN)
