@@ -35,7 +35,8 @@ import (
 const (
 	// challengeTTL is how long a challenge may be answered.
 	challengeTTL = time.Minute
-	// maxChallenges bounds the open challenges per party and in all.
+	// maxChallenges bounds the open challenges per party (bare JID, all
+	// its resources) and in all.
 	maxChallengesPerParty = 8
 	maxChallenges         = 10000
 	// maxCertText bounds the Base64 certificate of getToken.
@@ -50,7 +51,7 @@ type tokenState struct {
 	mu      sync.Mutex
 	seq     int64
 	pending map[int64]*challenge
-	byParty map[jid.JID]int
+	byParty map[jid.JID]int // open challenges per bare JID
 }
 
 type challenge struct {
@@ -130,7 +131,7 @@ func (s *Service) getToken(ctx context.Context, st *stanza.Stanza, p *xml.Elemen
 	if t.pending == nil {
 		t.pending, t.byParty = map[int64]*challenge{}, map[jid.JID]int{}
 	}
-	if len(t.pending) >= maxChallenges || t.byParty[st.From] >= maxChallengesPerParty {
+	if len(t.pending) >= maxChallenges || t.byParty[st.From.Bare()] >= maxChallengesPerParty {
 		t.mu.Unlock()
 		s.r.ReplyError(ctx, st, stanza.Error{Condition: stanza.ResourceConstraint, Text: "too many open token challenges; answer them or wait a minute"})
 		return
@@ -138,7 +139,7 @@ func (s *Service) getToken(ctx context.Context, st *stanza.Stanza, p *xml.Elemen
 	t.seq++
 	seq := t.seq
 	t.pending[seq] = &challenge{party: st.From, cert: der, secret: secret, expires: now.Add(challengeTTL)}
-	t.byParty[st.From]++
+	t.byParty[st.From.Bare()]++
 	t.mu.Unlock()
 	res := xml.New(ns, "getTokenChallenge", "seqnr", strconv.FormatInt(seq, 10)).SetText(base64.StdEncoding.EncodeToString(enc))
 	s.r.Route(ctx, st.Result(res.Append(nil, "")))
@@ -155,8 +156,9 @@ func (t *tokenState) expire(now time.Time) {
 
 func (t *tokenState) drop(k int64, c *challenge) {
 	delete(t.pending, k)
-	if t.byParty[c.party]--; t.byParty[c.party] <= 0 {
-		delete(t.byParty, c.party)
+	bare := c.party.Bare()
+	if t.byParty[bare]--; t.byParty[bare] <= 0 {
+		delete(t.byParty, bare)
 	}
 }
 

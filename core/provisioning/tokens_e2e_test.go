@@ -164,4 +164,19 @@ func TestTokens(t *testing.T) {
 			t.Errorf("iq set: %s", res)
 		}
 	})
+
+	t.Run("open-challenges-bounded", func(t *testing.T) {
+		e.t = t
+		const ns = "urn:nfi:iot:prov:t:1.0"
+		for range 8 {
+			challenge(ns)
+		}
+		if res := e.iq(thing, "get", "<getToken xmlns='"+ns+"'>"+b64+"</getToken>"); !stanzaError(res, "resource-constraint") {
+			t.Fatalf("a ninth open challenge: %s", res)
+		}
+		// Another party is not held back by this one.
+		if res := e.iq(bob, "get", "<getToken xmlns='"+ns+"'>"+b64+"</getToken>"); res.AttrValue("type") != "result" {
+			t.Fatalf("bob's challenge: %s", res)
+		}
+	})
 }
