@@ -174,23 +174,23 @@ func (s *Store) PutRosterItem(ctx context.Context, ownerJID jid.JID, it storage.
 	if err != nil {
 		return 0, s.fail("put roster item", err)
 	}
-	if maxItems > 0 {
-		// Most puts update an item (a subscription changes state): one
-		// lookup by key. Only a new item counts the roster, and no
-		// further than the limit.
+	// Most puts update an item (a subscription changes state): one lookup
+	// by key, and then neither the roster count nor the tombstones (an
+	// item that exists has none) need touching.
+	var exists int
+	if err := s.txQueryRow(ctx, tx,
+		`SELECT count(*) FROM roster_items WHERE owner = $1 AND contact = $2`, o, contact).Scan(&exists); err != nil {
+		return 0, s.fail("put roster item", err)
+	}
+	if exists == 0 && maxItems > 0 {
+		// Count no further than the limit.
 		var n int
 		if err := s.txQueryRow(ctx, tx,
-			`SELECT count(*) FROM roster_items WHERE owner = $1 AND contact = $2`, o, contact).Scan(&n); err != nil {
+			`SELECT count(*) FROM (SELECT 1 FROM roster_items WHERE owner = $1 LIMIT $2) AS r`, o, maxItems).Scan(&n); err != nil {
 			return 0, s.fail("put roster item", err)
 		}
-		if n == 0 {
-			if err := s.txQueryRow(ctx, tx,
-				`SELECT count(*) FROM (SELECT 1 FROM roster_items WHERE owner = $1 LIMIT $2) AS r`, o, maxItems).Scan(&n); err != nil {
-				return 0, s.fail("put roster item", err)
-			}
-			if n >= maxItems {
-				return 0, fmt.Errorf("sqlstore: roster of %s holds %d items: %w", o, n, storage.ErrQuota)
-			}
+		if n >= maxItems {
+			return 0, fmt.Errorf("sqlstore: roster of %s holds %d items: %w", o, n, storage.ErrQuota)
 		}
 	}
 	if _, err := s.txExec(ctx, tx,
@@ -201,8 +201,10 @@ func (s *Store) PutRosterItem(ctx context.Context, ownerJID jid.JID, it storage.
 		o, contact, it.Name, encodeGroups(it.Groups), int16(it.Subscription), it.Ask, it.Approved, v); err != nil {
 		return 0, s.fail("put roster item", err)
 	}
-	if _, err := s.txExec(ctx, tx, `DELETE FROM roster_tombstones WHERE owner = $1 AND contact = $2`, o, contact); err != nil {
-		return 0, s.fail("put roster item", err)
+	if exists == 0 {
+		if _, err := s.txExec(ctx, tx, `DELETE FROM roster_tombstones WHERE owner = $1 AND contact = $2`, o, contact); err != nil {
+			return 0, s.fail("put roster item", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, s.fail("put roster item", err)
