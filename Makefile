@@ -25,7 +25,7 @@ run: build
 
 # Debian packages the tests drive: real clients, a real PostgreSQL, protoc
 # for the generated-code check. Installed only when missing.
-DEB_PKGS := python3-slixmpp go-sendxmpp sendxmpp postgresql protobuf-compiler zbar-tools
+DEB_PKGS := python3-slixmpp python3-aioxmpp go-sendxmpp sendxmpp postgresql protobuf-compiler zbar-tools
 deps:
 	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

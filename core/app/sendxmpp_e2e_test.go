@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"context"
+	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -99,5 +101,48 @@ func TestSendxmppPerl(t *testing.T) {
 	got := bob.Expect(t, wait, "<message><body>meter reading via sendxmpp</body></message>")
 	if from := got.AttrValue("from"); from != "alice@"+b.Domain+"/sendxmpp" {
 		t.Fatalf("from %q, want alice@%s/sendxmpp: %s", from, b.Domain, got)
+	}
+}
+
+// TestAioxmpp: Debian's python3-aioxmpp (its own SASL and stream code)
+// logs in over STARTTLS, sends a chat message to a mellium client and
+// gets its reply.
+func TestAioxmpp(t *testing.T) {
+	py := apptest.Python(t)
+	if err := exec.Command(py, "-c", "import aioxmpp").Run(); err != nil {
+		apptest.Require(t, "python3-aioxmpp (apt-get install python3-aioxmpp)")
+	}
+	b := apptest.Start(t, apptest.Options{})
+	b.AddUser("alice@"+b.Domain, "alice-password")
+	b.AddUser("bob@"+b.Domain, "bob-password")
+	bob := b.Dial(t, "bob@"+b.Domain, "bob-password", apptest.DialOptions{Resource: "desk"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := bob.SendRaw(ctx, "<presence/>"); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(b.C2S)
+	cmd := exec.CommandContext(ctx, py, "testdata/aioxmpp_chat.py", "alice@"+b.Domain, "alice-password", "bob@"+b.Domain)
+	cmd.Env = append(os.Environ(), "XMPP_HOST="+host, "XMPP_PORT="+port, "PYTHONUNBUFFERED=1")
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := cmd.CombinedOutput()
+		done <- result{out, err}
+	}()
+	got := bob.Expect(t, 30*time.Second, "<message type='chat'><body>hello from aioxmpp</body></message>")
+	from := got.AttrValue("from")
+	if !strings.HasPrefix(from, "alice@"+b.Domain+"/") {
+		t.Fatalf("from %q: %s", from, got)
+	}
+	if err := bob.SendRaw(ctx, "<message type='chat' to='"+from+"'><body>hello from mellium</body></message>"); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done // the context bounds it
+	if r.err != nil || !strings.Contains(string(r.out), "REPLY hello from mellium") {
+		t.Fatalf("aioxmpp did not get the reply (%v):\n%s", r.err, r.out)
 	}
 }
