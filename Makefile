@@ -33,6 +33,11 @@ deps:
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+	@# xmpp.js for the interop test, from the npm registry with the machine's
+	@# Node.js (20.10 or later), at the version package-lock.json pins.
+	@test -f $(XMPPJS)/node_modules/@xmpp/client/package.json || \
+		(cd $(XMPPJS) && npm ci --no-audit --no-fund --loglevel=error)
+XMPPJS := core/app/testdata/xmppjs
 
 # Go tools a test needs: the protobuf generators pinned to the versions the
 # committed sdk/proto code was generated with (sdk/PROTOCOL.md).

@@ -146,3 +146,51 @@ func TestAioxmpp(t *testing.T) {
 		t.Fatalf("aioxmpp did not get the reply (%v):\n%s", r.err, r.out)
 	}
 }
+
+// TestXmppJS: xmpp.js (@xmpp/client on Node.js, installed by make deps
+// with npm ci in testdata/xmppjs) logs in over STARTTLS with its own SASL,
+// sends a chat message to a mellium client and gets its reply.
+func TestXmppJS(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		apptest.Require(t, "Node.js (node)")
+	}
+	if _, err := os.Stat("testdata/xmppjs/node_modules/@xmpp/client/package.json"); err != nil {
+		apptest.Require(t, "xmpp.js (make deps, or npm ci in core/app/testdata/xmppjs)")
+	}
+	b := apptest.Start(t, apptest.Options{})
+	b.AddUser("alice@"+b.Domain, "alice-password")
+	b.AddUser("bob@"+b.Domain, "bob-password")
+	bob := b.Dial(t, "bob@"+b.Domain, "bob-password", apptest.DialOptions{Resource: "desk"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := bob.SendRaw(ctx, "<presence/>"); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(b.C2S)
+	cmd := exec.CommandContext(ctx, node, "chat.mjs", "alice@"+b.Domain, "alice-password", "bob@"+b.Domain)
+	cmd.Dir = "testdata/xmppjs"
+	// The broker's certificate is self-signed.
+	cmd.Env = append(os.Environ(), "XMPP_HOST="+host, "XMPP_PORT="+port, "NODE_TLS_REJECT_UNAUTHORIZED=0", "NODE_NO_WARNINGS=1")
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := cmd.CombinedOutput()
+		done <- result{out, err}
+	}()
+	got := bob.Expect(t, 30*time.Second, "<message type='chat'><body>hello from xmpp.js</body></message>")
+	from := got.AttrValue("from")
+	if from != "alice@"+b.Domain+"/xmppjs" {
+		t.Fatalf("from %q, want alice@%s/xmppjs: %s", from, b.Domain, got)
+	}
+	if err := bob.SendRaw(ctx, "<message type='chat' to='"+from+"'><body>hello from mellium</body></message>"); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done // the context bounds it
+	if r.err != nil || !strings.Contains(string(r.out), "REPLY hello from mellium") {
+		t.Fatalf("xmpp.js did not get the reply (%v):\n%s", r.err, r.out)
+	}
+}
