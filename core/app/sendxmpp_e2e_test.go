@@ -148,8 +148,9 @@ func TestAioxmpp(t *testing.T) {
 }
 
 // TestXmppJS: xmpp.js (@xmpp/client on Node.js, installed by make deps
-// with npm ci in testdata/xmppjs) logs in over STARTTLS with its own SASL,
-// sends a chat message to a mellium client and gets its reply.
+// with npm ci in testdata/xmppjs) logs in over STARTTLS and over RFC 7395
+// WebSocket with its own SASL, sends a chat message to a mellium client and
+// gets its reply.
 func TestXmppJS(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -167,30 +168,43 @@ func TestXmppJS(t *testing.T) {
 	if err := bob.SendRaw(ctx, "<presence/>"); err != nil {
 		t.Fatal(err)
 	}
-	host, port, _ := net.SplitHostPort(b.C2S)
-	cmd := exec.CommandContext(ctx, node, "chat.mjs", "alice@"+b.Domain, "alice-password", "bob@"+b.Domain)
-	cmd.Dir = "testdata/xmppjs"
-	// The broker's certificate is self-signed.
-	cmd.Env = append(os.Environ(), "XMPP_HOST="+host, "XMPP_PORT="+port, "NODE_TLS_REJECT_UNAUTHORIZED=0", "NODE_NO_WARNINGS=1")
-	type result struct {
-		out []byte
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		out, err := cmd.CombinedOutput()
-		done <- result{out, err}
-	}()
-	got := bob.Expect(t, 30*time.Second, "<message type='chat'><body>hello from xmpp.js</body></message>")
-	from := got.AttrValue("from")
-	if from != "alice@"+b.Domain+"/xmppjs" {
-		t.Fatalf("from %q, want alice@%s/xmppjs: %s", from, b.Domain, got)
-	}
-	if err := bob.SendRaw(ctx, "<message type='chat' to='"+from+"'><body>hello from mellium</body></message>"); err != nil {
-		t.Fatal(err)
-	}
-	r := <-done // the context bounds it
-	if r.err != nil || !strings.Contains(string(r.out), "REPLY hello from mellium") {
-		t.Fatalf("xmpp.js did not get the reply (%v):\n%s", r.err, r.out)
+	for _, tc := range []struct{ name, service string }{
+		{"starttls", "xmpp://" + b.C2S},
+		{"websocket", "ws://" + b.HTTP + "/xmpp-websocket"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Node.js 20 has its WebSocket client (undici's) behind a flag;
+			// 22 and later have it on (the CI machine has 20).
+			cmd := exec.CommandContext(ctx, node, "--experimental-websocket", "chat.mjs", "alice@"+b.Domain, "alice-password", "bob@"+b.Domain)
+			cmd.Dir = "testdata/xmppjs"
+			// The broker's certificate is self-signed.
+			cmd.Env = append(os.Environ(), "XMPP_SERVICE="+tc.service, "NODE_TLS_REJECT_UNAUTHORIZED=0", "NODE_NO_WARNINGS=1")
+			type result struct {
+				out []byte
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				out, err := cmd.CombinedOutput()
+				done <- result{out, err}
+			}()
+			body := "hello from xmpp.js"
+			got, err := bob.TryExpect(30*time.Second, "<message type='chat'><body>"+body+"</body></message>")
+			if err != nil {
+				r := <-done
+				t.Fatalf("no message from xmpp.js (%v): %v\n%s", err, r.err, r.out)
+			}
+			from := got.AttrValue("from")
+			if from != "alice@"+b.Domain+"/xmppjs" {
+				t.Fatalf("from %q, want alice@%s/xmppjs: %s", from, b.Domain, got)
+			}
+			if err := bob.SendRaw(ctx, "<message type='chat' to='"+from+"'><body>hello from mellium</body></message>"); err != nil {
+				t.Fatal(err)
+			}
+			r := <-done // the context bounds it
+			if r.err != nil || !strings.Contains(string(r.out), "REPLY hello from mellium") {
+				t.Fatalf("xmpp.js did not get the reply (%v):\n%s", r.err, r.out)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
-// chat.mjs JID PASSWORD PEER: log in with xmpp.js (@xmpp/client) over
-// STARTTLS (XMPP_HOST, XMPP_PORT), send PEER a chat message, wait for a chat
-// reply from PEER and print it. Exits non-zero on any failure. Used by
+// chat.mjs JID PASSWORD PEER: log in with xmpp.js (@xmpp/client) at
+// XMPP_SERVICE (ws://… for RFC 7395 WebSocket, xmpp://host:port for
+// STARTTLS), send PEER a chat message, wait for a chat reply from PEER and
+// print it. Exits non-zero on any failure. Used by
 // core/app/sendxmpp_e2e_test.go. The broker's certificate is self-signed:
 // the test sets NODE_TLS_REJECT_UNAUTHORIZED=0.
 import { client, xml } from "@xmpp/client";
@@ -8,7 +9,7 @@ import { client, xml } from "@xmpp/client";
 const [jid, password, peer] = process.argv.slice(2);
 const [username, domain] = jid.split("@");
 const xmpp = client({
-  service: `xmpp://${process.env.XMPP_HOST}:${process.env.XMPP_PORT}`,
+  service: process.env.XMPP_SERVICE,
   domain,
   username,
   password,
