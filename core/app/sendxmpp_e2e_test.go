@@ -148,8 +148,8 @@ func TestAioxmpp(t *testing.T) {
 }
 
 // TestXmppJS: xmpp.js (@xmpp/client on Node.js, installed by make deps
-// with npm ci in testdata/xmppjs) logs in over STARTTLS and over RFC 7395
-// WebSocket with its own SASL, sends a chat message to a mellium client and
+// with npm ci in testdata/xmppjs) logs in over STARTTLS, direct TLS and RFC
+// 7395 WebSocket with its own SASL, sends a chat message to a mellium client and
 // gets its reply.
 func TestXmppJS(t *testing.T) {
 	node, err := exec.LookPath("node")
@@ -170,6 +170,7 @@ func TestXmppJS(t *testing.T) {
 	}
 	for _, tc := range []struct{ name, service string }{
 		{"starttls", "xmpp://" + b.C2S},
+		{"direct-tls", "xmpps://" + b.DirectTLS},
 		{"websocket", "ws://" + b.HTTP + "/xmpp-websocket"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
