@@ -274,6 +274,20 @@ type ixdata struct {
 	tags int
 }
 
+// addTo adds thing id's value v to the column name of cols, created if
+// missing, and returns how many tags the column gained (none when the
+// thing had a value under that name already: it is replaced).
+func addTo[K cmp.Ordered](cols map[string]*column[K], name string, id uint32, v K) int {
+	c := cols[name]
+	if c == nil {
+		c = newColumn[K]()
+		cols[name] = c
+	}
+	n := c.fwd.n
+	c.add(id, v)
+	return c.fwd.n - n
+}
+
 func newIxdata() *ixdata {
 	return &ixdata{str: map[string]*column[string]{}, num: map[string]*column[float64]{}, all: roaring.New()}
 }
@@ -281,23 +295,9 @@ func newIxdata() *ixdata {
 func (d *ixdata) put(t itag) {
 	switch {
 	case t.n.Valid:
-		c := d.num[t.name]
-		if c == nil {
-			c = newColumn[float64]()
-			d.num[t.name] = c
-		}
-		n := c.fwd.n
-		c.add(t.id, t.n.Float64)
-		d.tags += c.fwd.n - n
+		d.tags += addTo(d.num, t.name, t.id, t.n.Float64)
 	case t.s.Valid:
-		c := d.str[t.name]
-		if c == nil {
-			c = newColumn[string]()
-			d.str[t.name] = c
-		}
-		n := c.fwd.n
-		c.add(t.id, t.s.String)
-		d.tags += c.fwd.n - n
+		d.tags += addTo(d.str, t.name, t.id, t.s.String)
 	default:
 		return
 	}
@@ -363,24 +363,25 @@ func newBulk() *bulk {
 func (b *bulk) put(t *itag) {
 	switch {
 	case t.n.Valid:
-		bc := b.num[t.name]
-		if bc == nil {
-			bc = &bulkCol[float64]{c: newColumn[float64](), byV: map[float64]*entry[float64]{}}
-			b.num[t.name], b.d.num[t.name] = bc, bc.c
-		}
-		bc.add(t.id, t.n.Float64)
+		bulkAdd(b.num, b.d.num, t.name, t.id, t.n.Float64)
 	case t.s.Valid:
-		bc := b.str[t.name]
-		if bc == nil {
-			bc = &bulkCol[string]{c: newColumn[string](), byV: map[string]*entry[string]{}}
-			b.str[t.name], b.d.str[t.name] = bc, bc.c
-		}
-		bc.add(t.id, t.s.String)
+		bulkAdd(b.str, b.d.str, t.name, t.id, t.s.String)
 	default:
 		return
 	}
 	b.d.tags++
 	b.d.all.Add(t.id)
+}
+
+// bulkAdd adds thing id's value v to the loading column name of cols,
+// created (and listed in the index's columns idx) if missing.
+func bulkAdd[K cmp.Ordered](cols map[string]*bulkCol[K], idx map[string]*column[K], name string, id uint32, v K) {
+	bc := cols[name]
+	if bc == nil {
+		bc = &bulkCol[K]{c: newColumn[K](), byV: map[K]*entry[K]{}}
+		cols[name], idx[name] = bc, bc.c
+	}
+	bc.add(id, v)
 }
 
 // add adds a tag new to the column (the load reads each (thing, name)

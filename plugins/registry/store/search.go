@@ -134,52 +134,47 @@ func (o *Operator) namesKey() bool {
 
 // matchNum evaluates a numeric operator on one value.
 func (o *Operator) matchNum(v float64) bool {
-	switch o.Kind {
-	case OpEq:
-		return v == o.Num
-	case OpNEq:
-		return v != o.Num
-	case OpGt:
-		return v > o.Num
-	case OpGtEq:
-		return v >= o.Num
-	case OpLt:
-		return v < o.Num
-	case OpLtEq:
-		return v <= o.Num
-	case OpRange:
-		return (v > o.NumMin || (o.MinIncluded && v == o.NumMin)) && (v < o.NumMax || (o.MaxIncluded && v == o.NumMax))
-	case OpNRange:
-		return (v < o.NumMin || (!o.MinIncluded && v == o.NumMin)) || (v > o.NumMax || (!o.MaxIncluded && v == o.NumMax))
-	}
-	return false
+	m, _ := matchOrdered(o, v, o.Num, o.NumMin, o.NumMax)
+	return m
 }
 
 // matchStr evaluates a string operator on one value.
 func (o *Operator) matchStr(v string) bool {
+	if m, ok := matchOrdered(o, v, o.Str, o.StrMin, o.StrMax); ok {
+		return m
+	}
 	switch o.Kind {
-	case OpEq:
-		return v == o.Str
-	case OpNEq:
-		return v != o.Str
-	case OpGt:
-		return v > o.Str
-	case OpGtEq:
-		return v >= o.Str
-	case OpLt:
-		return v < o.Str
-	case OpLtEq:
-		return v <= o.Str
-	case OpRange:
-		return (v > o.StrMin || (o.MinIncluded && v == o.StrMin)) && (v < o.StrMax || (o.MaxIncluded && v == o.StrMax))
-	case OpNRange:
-		return (v < o.StrMin || (!o.MinIncluded && v == o.StrMin)) || (v > o.StrMax || (!o.MaxIncluded && v == o.StrMax))
 	case OpMask:
 		return mask(v, o.vparts)
 	case OpRegEx:
 		return o.re.MatchString(v)
 	}
 	return false
+}
+
+// matchOrdered evaluates the comparisons numbers and strings share, with
+// x the operand and lo, hi a range's bounds; ok is false for any other
+// kind of operator.
+func matchOrdered[K cmp.Ordered](o *Operator, v, x, lo, hi K) (match, ok bool) {
+	switch o.Kind {
+	case OpEq:
+		return v == x, true
+	case OpNEq:
+		return v != x, true
+	case OpGt:
+		return v > x, true
+	case OpGtEq:
+		return v >= x, true
+	case OpLt:
+		return v < x, true
+	case OpLtEq:
+		return v <= x, true
+	case OpRange:
+		return (v > lo || (o.MinIncluded && v == lo)) && (v < hi || (o.MaxIncluded && v == hi)), true
+	case OpNRange:
+		return (v < lo || (!o.MinIncluded && v == lo)) || (v > hi || (!o.MaxIncluded && v == hi)), true
+	}
+	return false, false
 }
 
 // mask matches v against literal parts separated by an any-sequence
