@@ -21,15 +21,7 @@ func TestGoSendxmpp(t *testing.T) {
 	if err != nil {
 		apptest.Require(t, "go-sendxmpp (apt-get install go-sendxmpp)")
 	}
-	b := apptest.Start(t, apptest.Options{Extra: "limits:\n  auth_backoff: 0s\n"})
-	b.AddUser("alice@"+b.Domain, "alice-password")
-	b.AddUser("bob@"+b.Domain, "bob-password")
-	bob := b.Dial(t, "bob@"+b.Domain, "bob-password", apptest.DialOptions{Resource: "desk"})
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if err := bob.SendRaw(ctx, "<presence/>"); err != nil {
-		t.Fatal(err)
-	}
+	b, bob := chatPair(t, "limits:\n  auth_backoff: 0s\n")
 	run := func(t *testing.T, body, password string, args ...string) (string, error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -84,15 +76,9 @@ func TestSendxmppPerl(t *testing.T) {
 	if err != nil {
 		apptest.Require(t, "sendxmpp (apt-get install sendxmpp)")
 	}
-	b := apptest.Start(t, apptest.Options{})
-	b.AddUser("alice@"+b.Domain, "alice-password")
-	b.AddUser("bob@"+b.Domain, "bob-password")
-	bob := b.Dial(t, "bob@"+b.Domain, "bob-password", apptest.DialOptions{Resource: "desk"})
+	b, bob := chatPair(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := bob.SendRaw(ctx, "<presence/>"); err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.CommandContext(ctx, bin, "-t", "-n", "-u", "alice", "-p", "alice-password", "-j", b.C2S, "-o", b.Domain, "bob@"+b.Domain)
 	cmd.Stdin = strings.NewReader("meter reading via sendxmpp\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -112,39 +98,13 @@ func TestAioxmpp(t *testing.T) {
 	if err := exec.Command(py, "-c", "import aioxmpp").Run(); err != nil {
 		apptest.Require(t, "python3-aioxmpp (apt-get install python3-aioxmpp)")
 	}
-	b := apptest.Start(t, apptest.Options{})
-	b.AddUser("alice@"+b.Domain, "alice-password")
-	b.AddUser("bob@"+b.Domain, "bob-password")
-	bob := b.Dial(t, "bob@"+b.Domain, "bob-password", apptest.DialOptions{Resource: "desk"})
+	b, bob := chatPair(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := bob.SendRaw(ctx, "<presence/>"); err != nil {
-		t.Fatal(err)
-	}
 	host, port, _ := net.SplitHostPort(b.C2S)
 	cmd := exec.CommandContext(ctx, py, "testdata/aioxmpp_chat.py", "alice@"+b.Domain, "alice-password", "bob@"+b.Domain)
 	cmd.Env = append(os.Environ(), "XMPP_HOST="+host, "XMPP_PORT="+port, "PYTHONUNBUFFERED=1")
-	type result struct {
-		out []byte
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		out, err := cmd.CombinedOutput()
-		done <- result{out, err}
-	}()
-	got := bob.Expect(t, 30*time.Second, "<message type='chat'><body>hello from aioxmpp</body></message>")
-	from := got.AttrValue("from")
-	if !strings.HasPrefix(from, "alice@"+b.Domain+"/") {
-		t.Fatalf("from %q: %s", from, got)
-	}
-	if err := bob.SendRaw(ctx, "<message type='chat' to='"+from+"'><body>hello from mellium</body></message>"); err != nil {
-		t.Fatal(err)
-	}
-	r := <-done // the context bounds it
-	if r.err != nil || !strings.Contains(string(r.out), "REPLY hello from mellium") {
-		t.Fatalf("aioxmpp did not get the reply (%v):\n%s", r.err, r.out)
-	}
+	chatRoundTrip(t, b, bob, cmd, "aioxmpp", "")
 }
 
 // TestXmppJS: xmpp.js (@xmpp/client on Node.js, installed by make deps
@@ -159,15 +119,9 @@ func TestXmppJS(t *testing.T) {
 	if _, err := os.Stat("testdata/xmppjs/node_modules/@xmpp/client/package.json"); err != nil {
 		apptest.Require(t, "xmpp.js (make deps, or npm ci in core/app/testdata/xmppjs)")
 	}
-	b := apptest.Start(t, apptest.Options{})
-	b.AddUser("alice@"+b.Domain, "alice-password")
-	b.AddUser("bob@"+b.Domain, "bob-password")
-	bob := b.Dial(t, "bob@"+b.Domain, "bob-password", apptest.DialOptions{Resource: "desk"})
+	b, bob := chatPair(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := bob.SendRaw(ctx, "<presence/>"); err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct{ name, service string }{
 		{"starttls", "xmpp://" + b.C2S},
 		{"direct-tls", "xmpps://" + b.DirectTLS},
@@ -180,32 +134,58 @@ func TestXmppJS(t *testing.T) {
 			cmd.Dir = "testdata/xmppjs"
 			// The broker's certificate is self-signed.
 			cmd.Env = append(os.Environ(), "XMPP_SERVICE="+tc.service, "NODE_TLS_REJECT_UNAUTHORIZED=0", "NODE_NO_WARNINGS=1")
-			type result struct {
-				out []byte
-				err error
-			}
-			done := make(chan result, 1)
-			go func() {
-				out, err := cmd.CombinedOutput()
-				done <- result{out, err}
-			}()
-			body := "hello from xmpp.js"
-			got, err := bob.TryExpect(30*time.Second, "<message type='chat'><body>"+body+"</body></message>")
-			if err != nil {
-				r := <-done
-				t.Fatalf("no message from xmpp.js (%v): %v\n%s", err, r.err, r.out)
-			}
-			from := got.AttrValue("from")
-			if from != "alice@"+b.Domain+"/xmppjs" {
-				t.Fatalf("from %q, want alice@%s/xmppjs: %s", from, b.Domain, got)
-			}
-			if err := bob.SendRaw(ctx, "<message type='chat' to='"+from+"'><body>hello from mellium</body></message>"); err != nil {
-				t.Fatal(err)
-			}
-			r := <-done // the context bounds it
-			if r.err != nil || !strings.Contains(string(r.out), "REPLY hello from mellium") {
-				t.Fatalf("xmpp.js did not get the reply (%v):\n%s", r.err, r.out)
-			}
+			chatRoundTrip(t, b, bob, cmd, "xmpp.js", "xmppjs")
 		})
+	}
+}
+
+// chatPair starts a broker with alice and bob, and logs bob in with the
+// harness's mellium client as bob@D/desk, available.
+func chatPair(t *testing.T, extra string) (*apptest.Broker, *apptest.Client) {
+	t.Helper()
+	b := apptest.Start(t, apptest.Options{Extra: extra})
+	b.AddUser("alice@"+b.Domain, "alice-password")
+	b.AddUser("bob@"+b.Domain, "bob-password")
+	bob := b.Dial(t, "bob@"+b.Domain, "bob-password", apptest.DialOptions{Resource: "desk"})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := bob.SendRaw(ctx, "<presence/>"); err != nil {
+		t.Fatal(err)
+	}
+	return b, bob
+}
+
+// chatRoundTrip runs cmd, a client logged in as alice that sends bob a
+// chat message "hello from <name>" and prints "REPLY <body>" when bob's
+// chat reply comes. bob must get the message from alice's full JID (with
+// resource, unless it is empty) and the client must get the reply.
+func chatRoundTrip(t *testing.T, b *apptest.Broker, bob *apptest.Client, cmd *exec.Cmd, name, resource string) {
+	t.Helper()
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := cmd.CombinedOutput()
+		done <- result{out, err}
+	}()
+	got, err := bob.TryExpect(30*time.Second, "<message type='chat'><body>hello from "+name+"</body></message>")
+	if err != nil {
+		r := <-done // cmd's context bounds it
+		t.Fatalf("no message from %s (%v): %v\n%s", name, err, r.err, r.out)
+	}
+	from := got.AttrValue("from")
+	if !strings.HasPrefix(from, "alice@"+b.Domain+"/") || resource != "" && from != "alice@"+b.Domain+"/"+resource {
+		t.Fatalf("from %q, want alice@%s/%s: %s", from, b.Domain, resource, got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := bob.SendRaw(ctx, "<message type='chat' to='"+from+"'><body>hello from mellium</body></message>"); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || !strings.Contains(string(r.out), "REPLY hello from mellium") {
+		t.Fatalf("%s did not get the reply (%v):\n%s", name, r.err, r.out)
 	}
 }
