@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -77,16 +79,15 @@ func (s *Store) HasSubscriptionRequest(ctx context.Context, ownerJID, from jid.J
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.query(ctx, `SELECT 1 FROM subscription_requests WHERE owner = $1 AND sender = $2`, o, from.Bare().String())
+	var one int
+	err = s.queryRow(ctx, `SELECT 1 FROM subscription_requests WHERE owner = $1 AND sender = $2`, o, from.Bare().String()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
 	if err != nil {
 		return false, s.fail("subscription request", err)
 	}
-	defer rows.Close()
-	found := rows.Next()
-	if err := rows.Err(); err != nil {
-		return false, s.fail("subscription request", err)
-	}
-	return found, nil
+	return true, nil
 }
 
 // RemoveSubscriptionRequest implements storage.Subscriptions.
