@@ -160,6 +160,10 @@ func TestTokens(t *testing.T) {
 				t.Errorf("%s certificate: %s", name, res)
 			}
 		}
+		// An oversized certificate is refused before it is decoded.
+		if res := e.iq(thing, "get", "<getToken xmlns='"+ns+"'>"+strings.Repeat("QUFB", 5000)+"</getToken>"); !stanzaError(res, "bad-request") || !strings.Contains(res.String(), "over 16384 bytes") {
+			t.Errorf("oversized certificate: %s", res)
+		}
 		if res := e.iq(thing, "set", "<getToken xmlns='"+ns+"'>"+b64+"</getToken>"); !stanzaError(res, "bad-request") {
 			t.Errorf("iq set: %s", res)
 		}
